@@ -1,0 +1,1 @@
+"""Corpus access: the IEMOCAP layout, its parser/index and the synthetic generator."""

@@ -1,0 +1,1 @@
+"""Classifiers of the paper: HMM, HMM+LM, SVM (SMO), LSTM, BLSTM."""

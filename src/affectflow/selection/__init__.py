@@ -1,0 +1,1 @@
+"""Feature selection: Principal Feature Analysis and Weka-faithful CFS."""
