@@ -51,9 +51,7 @@ def write_parquet(
 def read_parquet_metadata(path: str | Path) -> dict[str, Any]:
     """The JSON metadata written by :func:`write_parquet` (pandas' own key left out)."""
     raw = pq.read_schema(path).metadata or {}
-    return {
-        k.decode(): json.loads(v) for k, v in raw.items() if k.decode() != "pandas"
-    }
+    return {k.decode(): json.loads(v) for k, v in raw.items() if k.decode() != "pandas"}
 
 
 def write_json(obj: Any, path: str | Path) -> None:

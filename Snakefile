@@ -1,0 +1,24 @@
+# affectflow: Wöllmer et al. (2010), context-sensitive multimodal emotion recognition, as a DAG.
+# corpus -> index -> LLDs -> per-fold artifacts -> models -> tables. See docs/architecture.md.
+
+from snakemake.utils import min_version
+
+from affectflow.config import validate_config
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+validate_config(config, workflow.source_path("workflow/schemas/config.schema.yaml"))
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/corpus.smk"
+
+
+rule all:
+    input:
+        get_final_outputs(),
+    default_target: True

@@ -1,0 +1,43 @@
+# The corpus: generated (synthetic source) or read in place (iemocap source), then indexed.
+
+
+rule synthesize_corpus:
+    output:
+        corpus=directory("resources/synthetic/{preset}-{seed}/IEMOCAP_full_release"),
+        truth="resources/synthetic/{preset}-{seed}/ground_truth.parquet",
+    wildcard_constraints:
+        preset="tiny|demo|iemocap",
+        seed=r"\d+",
+    conda:
+        "../../envs/affectflow.yaml"
+    log:
+        "logs/corpus/synthesize-{preset}-{seed}.log",
+    benchmark:
+        "benchmarks/runs/corpus/synthesize-{preset}-{seed}.tsv"
+    threads: 2
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    script:
+        "../scripts/synthesize_corpus.py"
+
+
+rule index_corpus:
+    input:
+        corpus=get_corpus_input(),
+    output:
+        index="results/index/utterances.parquet",
+        excluded="results/index/excluded.tsv",
+    params:
+        root=get_index_root,
+        strict=config["strict"],
+    conda:
+        "../../envs/affectflow.yaml"
+    log:
+        "logs/corpus/index.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=20,
+    script:
+        "../scripts/index_corpus.py"
