@@ -1,0 +1,93 @@
+"""Leave-one-speaker-out folds: which speaker is tested, which one stops the (B)LSTM early.
+
+A fold is named after its test speaker. Every other speaker is a training speaker; the
+normalisers, PFA, CFS, the label clusters, the SVM and the HMMs are fit on all of them.
+Only the (B)LSTM's early stopping holds one training speaker out as the validation speaker.
+
+Validation rule: the other speaker of the test speaker's session (test ``Ses01F`` ->
+validation ``Ses01M``), so that each fold keeps four complete sessions for training the
+network; if that speaker is not in the data, the first training speaker in sorted order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class FoldSplit:
+    """Speakers of one fold. ``train`` includes the validation speaker."""
+
+    test: str
+    validation: str
+    train: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if self.test in self.train:
+            raise ValueError(f"test speaker {self.test} is also a training speaker")
+        if self.validation not in self.train:
+            raise ValueError(f"validation speaker {self.validation} is not a training speaker")
+
+    @property
+    def train_for_early_stopping(self) -> tuple[str, ...]:
+        """Training speakers of the (B)LSTM weights: ``train`` without the validation speaker."""
+        return tuple(s for s in self.train if s != self.validation)
+
+    def role(self, speaker: str) -> str:
+        """``"test"``, ``"validation"`` or ``"train"``; ``KeyError`` if not in the fold."""
+        if speaker == self.test:
+            return "test"
+        if speaker == self.validation:
+            return "validation"
+        if speaker in self.train:
+            return "train"
+        raise KeyError(f"speaker {speaker!r} is not part of fold {self.test}")
+
+
+def speakers(index: pd.DataFrame | Iterable[str]) -> list[str]:
+    """Sorted distinct speaker ids of an index DataFrame (its ``speaker`` column) or a list."""
+    values = index["speaker"] if isinstance(index, pd.DataFrame) else index
+    return sorted({str(s) for s in values})
+
+
+def session_partner(speaker: str) -> str:
+    """The other speaker of the same session: ``Ses01F`` <-> ``Ses01M``."""
+    if len(speaker) < 2 or speaker[-1] not in "FM":
+        raise ValueError(f"{speaker!r} is not a speaker id like 'Ses01F'")
+    return speaker[:-1] + ("M" if speaker[-1] == "F" else "F")
+
+
+def make_split(index: pd.DataFrame | Iterable[str], test_speaker: str) -> FoldSplit:
+    """The fold that tests ``test_speaker`` (see the module docstring for the validation rule)."""
+    all_speakers = speakers(index)
+    if test_speaker not in all_speakers:
+        raise ValueError(f"test speaker {test_speaker!r} not among {all_speakers}")
+    train = tuple(s for s in all_speakers if s != test_speaker)
+    if not train:
+        raise ValueError("leave-one-speaker-out needs at least two speakers")
+    partner = session_partner(test_speaker)
+    validation = partner if partner in train else train[0]
+    return FoldSplit(test=test_speaker, validation=validation, train=train)
+
+
+def all_splits(index: pd.DataFrame | Iterable[str]) -> list[FoldSplit]:
+    """One split per speaker, in sorted speaker order."""
+    return [make_split(index, s) for s in speakers(index)]
+
+
+def split_to_json(split: FoldSplit) -> dict[str, Any]:
+    """``{"test": ..., "validation": ..., "train": [...]}`` as in ``split.json``."""
+    return {"test": split.test, "validation": split.validation, "train": list(split.train)}
+
+
+def split_from_json(obj: Mapping[str, Any]) -> FoldSplit:
+    """Inverse of :func:`split_to_json`."""
+    return FoldSplit(
+        test=str(obj["test"]),
+        validation=str(obj["validation"]),
+        train=tuple(str(s) for s in obj["train"]),
+    )

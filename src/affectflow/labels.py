@@ -1,0 +1,139 @@
+"""Class labels of the five tasks (paper section 3.4): 3 levels of V and A, 3/4/5 VA clusters.
+
+Levels: the paper maps the rating grid {1, 1.5, 2} -> low (0), {2.5, 3, 3.5} -> medium (1),
+{4, 4.5, 5} -> high (2). Other means (thirds from three raters, quarters from four) use the
+midpoints between the groups as borders: ``v < 2.25`` low, ``2.25 <= v <= 3.75`` medium,
+``v > 3.75`` high. A value exactly on a midpoint (2.25, 3.75) is medium, symmetric on both
+sides. So 2.3333 and 3.6667 are medium, 1.6667 low, 4.3333 high.
+
+Clusters: k-means (k = 3, 4, 5; scikit-learn, fixed seed, ``n_init`` restarts) on the (V, A)
+pairs of the fold's training speakers only (the validation speaker included, the test speaker
+never); centres are numbered by ascending valence, then activation; every utterance goes to the
+nearest centre (Euclidean; ties to the lower number).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.cluster import KMeans
+from threadpoolctl import threadpool_limits
+
+from affectflow.folds import FoldSplit
+
+TASKS: tuple[str, ...] = ("valence3", "activation3", "clusters3", "clusters4", "clusters5")
+CLUSTER_KS: dict[str, int] = {"clusters3": 3, "clusters4": 4, "clusters5": 5}
+LOW_MEDIUM_BORDER = 2.25
+MEDIUM_HIGH_BORDER = 3.75
+N_INIT = 10
+LEVEL_NAMES: dict[str, tuple[str, str, str]] = {
+    "valence3": ("negative", "neutral", "positive"),
+    "activation3": ("low", "medium", "high"),
+}
+LABEL_COLUMNS: tuple[str, ...] = ("utt_id", "dialog", "turn", "speaker", "split", *TASKS)
+
+
+def level3(v: float | np.ndarray) -> int | np.ndarray:
+    """Level 0 (low), 1 (medium) or 2 (high) of a rating mean, or of an array of them."""
+    arr = np.asarray(v, dtype=np.float64)
+    if np.isnan(arr).any():
+        raise ValueError("level3 got NaN: every labelled utterance needs a valence/activation")
+    out = (arr >= LOW_MEDIUM_BORDER).astype(np.int64) + (arr > MEDIUM_HIGH_BORDER)
+    return int(out) if out.ndim == 0 else out
+
+
+def fit_clusters(va_train: np.ndarray, k: int, seed: int = 0, n_init: int = N_INIT) -> np.ndarray:
+    """k-means centres ``(k, 2)`` of training (V, A) pairs, sorted by valence, then activation."""
+    va = np.asarray(va_train, dtype=np.float64)
+    if va.ndim != 2 or va.shape[1] != 2:
+        raise ValueError(f"va_train must be (n, 2), got {va.shape}")
+    if len(va) < k:
+        raise ValueError(f"{len(va)} training annotations cannot make {k} clusters")
+    with threadpool_limits(limits=1):  # tiny problem: threads only add overhead and jitter
+        km = KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit(va)
+    centres = km.cluster_centers_
+    return centres[np.lexsort((centres[:, 1], centres[:, 0]))]
+
+
+def assign_clusters(va: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """Index of the nearest centre (Euclidean) for each (V, A) row."""
+    va = np.asarray(va, dtype=np.float64).reshape(-1, 2)
+    dist = ((va[:, None, :] - np.asarray(centres)[None, :, :]) ** 2).sum(axis=-1)
+    return np.argmin(dist, axis=1).astype(np.int64)
+
+
+def _cluster_seed(seeds: int | Mapping[str, int], task: str) -> int:
+    return int(seeds) if isinstance(seeds, int | np.integer) else int(seeds[task])
+
+
+def build_labels(
+    index_rows: pd.DataFrame, split: FoldSplit, seeds: int | Mapping[str, int] = 0
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Labels of a fold's utterances and the clusters they come from.
+
+    ``index_rows``: the index rows of the utterances to label (every speaker must belong to the
+    fold). ``seeds``: one k-means seed, or one per cluster task (``{"clusters3": 0, ...}``).
+    Returns the ``labels.parquet`` frame (sorted by dialog, turn) and the ``clusters.json``
+    dict ``{task: {"k", "seed", "centres": [[V, A], ...], "n_train"}}``.
+    """
+    rows = index_rows.sort_values(["dialog", "turn"], kind="stable").reset_index(drop=True)
+    missing = rows[rows[["valence", "activation"]].isna().any(axis=1)]
+    if len(missing):
+        raise ValueError(
+            f"{len(missing)} utterances lack valence/activation, e.g. {missing.utt_id.iloc[0]}"
+        )
+    try:
+        roles = [split.role(s) for s in rows["speaker"]]
+    except KeyError as err:
+        raise ValueError(f"index rows outside fold {split.test}: {err}") from err
+    va = rows[["valence", "activation"]].to_numpy(dtype=np.float64)
+    is_train = rows["speaker"].isin(split.train).to_numpy()
+
+    labels = pd.DataFrame(
+        {
+            "utt_id": rows["utt_id"].astype(str),
+            "dialog": rows["dialog"].astype(str),
+            "turn": rows["turn"].astype(np.int32),
+            "speaker": rows["speaker"].astype(str),
+            "split": roles,
+            "valence3": level3(va[:, 0]),
+            "activation3": level3(va[:, 1]),
+        }
+    )
+    clusters: dict[str, Any] = {}
+    for task, k in CLUSTER_KS.items():
+        seed = _cluster_seed(seeds, task)
+        centres = fit_clusters(va[is_train], k, seed)
+        labels[task] = assign_clusters(va, centres)
+        clusters[task] = {
+            "k": k,
+            "seed": seed,
+            "centres": centres.tolist(),
+            "n_train": int(is_train.sum()),
+        }
+    return labels[list(LABEL_COLUMNS)], clusters
+
+
+def n_classes(task: str) -> int:
+    """Number of classes of a task."""
+    if task in LEVEL_NAMES:
+        return 3
+    if task in CLUSTER_KS:
+        return CLUSTER_KS[task]
+    raise ValueError(f"unknown task {task!r}; expected one of {TASKS}")
+
+
+def class_names(task: str, clusters_json: Mapping[str, Any] | None = None) -> list[str]:
+    """Readable class names: ``["negative", "neutral", "positive"]`` for valence3,
+    ``["low", "medium", "high"]`` for activation3, ``"c0 (V=2.10, A=3.40)"`` for clusters."""
+    if task in LEVEL_NAMES:
+        return list(LEVEL_NAMES[task])
+    if task not in CLUSTER_KS:
+        raise ValueError(f"unknown task {task!r}; expected one of {TASKS}")
+    if clusters_json is None:
+        return [f"c{i}" for i in range(CLUSTER_KS[task])]
+    centres = clusters_json[task]["centres"]
+    return [f"c{i} (V={v:.2f}, A={a:.2f})" for i, (v, a) in enumerate(centres)]

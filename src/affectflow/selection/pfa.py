@@ -1,0 +1,162 @@
+"""Principal Feature Analysis (Lu, Cohen, Zhou and Tian, 2007): pick 30 of the 138 face coordinates.
+
+1. Covariance of the (speaker-normalised) training frames; frames with any NaN are dropped and,
+   above ``max_frames``, a seeded random subset of frames is used (sorted, so the order of the
+   frames does not matter beyond which ones are drawn).
+2. Eigen-decomposition; keep the ``q`` leading eigenvectors whose eigenvalues reach
+   ``variance`` (95 %) of the total. Each eigenvector's sign is fixed so that its largest
+   absolute entry is positive (the clustering does not depend on it; the stored loadings do).
+3. The rows of the ``138 x q`` loading matrix (one per coordinate) are clustered with k-means
+   (scikit-learn, ``random_state = seed``, ``n_init`` restarts) into ``n_features`` clusters.
+4. From each cluster the coordinate whose row is nearest the cluster centre is kept (ties to the
+   lower column). An empty cluster (possible only with duplicate rows) takes the unused
+   coordinate nearest its centre, so there is always exactly one coordinate per cluster.
+
+Selected coordinates are reported in column order.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sklearn.cluster import KMeans
+from sklearn.exceptions import ConvergenceWarning
+from threadpoolctl import threadpool_limits
+
+N_FEATURES = 30
+VARIANCE = 0.95
+MAX_FRAMES = 200_000
+N_INIT = 10
+
+
+@dataclass(frozen=True)
+class PFAResult:
+    """Outcome of PFA on one fold's training frames."""
+
+    selected: tuple[str, ...]  # chosen coordinate names, in column order
+    selected_idx: tuple[int, ...]  # their column indices
+    names: tuple[str, ...]  # all input column names
+    n_components: int  # q
+    explained_variance: float  # fraction of variance of the q components
+    clusters: tuple[int, ...]  # cluster of every input column
+    n_frames: int  # frames used for the covariance
+    seed: int
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain dict for ``pfa.json``."""
+        return {
+            "features": list(self.selected),
+            "selected_idx": list(self.selected_idx),
+            "names": list(self.names),
+            "n_components": self.n_components,
+            "explained_variance": self.explained_variance,
+            "clusters": list(self.clusters),
+            "n_frames": self.n_frames,
+            "seed": self.seed,
+        }
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> PFAResult:
+        """Inverse of :meth:`to_json`."""
+        return cls(
+            selected=tuple(obj["features"]),
+            selected_idx=tuple(int(i) for i in obj["selected_idx"]),
+            names=tuple(obj["names"]),
+            n_components=int(obj["n_components"]),
+            explained_variance=float(obj["explained_variance"]),
+            clusters=tuple(int(c) for c in obj["clusters"]),
+            n_frames=int(obj["n_frames"]),
+            seed=int(obj["seed"]),
+        )
+
+
+def complete_frames(x: np.ndarray, max_frames: int | None, seed: int) -> np.ndarray:
+    """Rows without NaN; at most ``max_frames`` of them, drawn with ``seed`` (kept in order)."""
+    x = np.asarray(x)
+    keep = np.flatnonzero(~np.isnan(x).any(axis=1))
+    if max_frames is not None and len(keep) > max_frames:
+        rng = np.random.default_rng(seed)
+        keep = np.sort(rng.choice(keep, size=max_frames, replace=False))
+    return x[keep].astype(np.float64)
+
+
+def fit_pfa(
+    x: np.ndarray,
+    names: Sequence[str],
+    n_features: int = N_FEATURES,
+    variance: float = VARIANCE,
+    seed: int = 0,
+    *,
+    max_frames: int | None = MAX_FRAMES,
+    n_init: int = N_INIT,
+) -> PFAResult:
+    """Select ``n_features`` columns of ``x`` (frames x coordinates) by PFA.
+
+    Runs single-threaded: the problem is small, and one thread keeps k-means reproducible.
+    """
+    with threadpool_limits(limits=1), warnings.catch_warnings():
+        # duplicate loading rows can leave fewer distinct clusters; handled by the fallback
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return _fit_pfa(x, names, n_features, variance, seed, max_frames, n_init)
+
+
+def _fit_pfa(
+    x: np.ndarray,
+    names: Sequence[str],
+    n_features: int,
+    variance: float,
+    seed: int,
+    max_frames: int | None,
+    n_init: int,
+) -> PFAResult:
+    x = np.asarray(x)
+    if x.ndim != 2 or x.shape[1] != len(names):
+        raise ValueError(f"x must be (frames x {len(names)}), got {x.shape}")
+    p = x.shape[1]
+    if not 1 <= n_features <= p:
+        raise ValueError(f"cannot select {n_features} of {p} columns")
+    frames = complete_frames(x, max_frames, seed)
+    if len(frames) < 2:
+        raise ValueError(
+            f"PFA needs frames without NaN; only {len(frames)} of {len(x)} are complete"
+        )
+    cov = np.cov(frames, rowvar=False)
+    eigval, eigvec = np.linalg.eigh(cov)
+    order = np.argsort(eigval)[::-1]
+    eigval, eigvec = np.clip(eigval[order], 0.0, None), eigvec[:, order]
+    total = eigval.sum()
+    if total <= 0:
+        raise ValueError("PFA input has no variance")
+    cumulative = np.cumsum(eigval) / total
+    q = int(min(np.searchsorted(cumulative, variance - 1e-12) + 1, p))
+    loadings = eigvec[:, :q]
+    flip = np.sign(loadings[np.argmax(np.abs(loadings), axis=0), np.arange(q)])
+    loadings = loadings * np.where(flip == 0, 1.0, flip)
+
+    km = KMeans(n_clusters=n_features, n_init=n_init, random_state=seed).fit(loadings)
+    labels = km.labels_
+    dist = np.linalg.norm(loadings[:, None, :] - km.cluster_centers_[None, :, :], axis=-1)
+    chosen: list[int] = []
+    filled = [c for c in range(n_features) if (labels == c).any()]
+    empty = [c for c in range(n_features) if not (labels == c).any()]
+    for c in filled + empty:  # members of a cluster first; an empty one takes an unused column
+        if c in filled:
+            members = np.flatnonzero(labels == c)
+        else:
+            members = np.setdiff1d(np.arange(p), chosen)
+        chosen.append(int(members[np.argmin(dist[members, c])]))
+    idx = tuple(sorted(chosen))
+    return PFAResult(
+        selected=tuple(names[i] for i in idx),
+        selected_idx=idx,
+        names=tuple(names),
+        n_components=q,
+        explained_variance=float(cumulative[q - 1]),
+        clusters=tuple(int(c) for c in labels),
+        n_frames=len(frames),
+        seed=seed,
+    )
