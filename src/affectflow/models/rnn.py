@@ -1,0 +1,439 @@
+"""LSTM and BLSTM sequence labellers over a speaker's utterances (paper, section 3.2).
+
+One sequence is the utterances of one speaker in one dialog, in time order; each utterance is
+a vector of functionals (the fold's CFS-selected features) and gets its own softmax output.
+
+- Network: one LSTM layer of ``hidden`` memory blocks with one cell each (the paper: 128);
+  the bidirectional net has one such layer per direction, both feeding the output layer.
+  PyTorch's LSTM cell is used (input, forget and output gates, no peephole connections,
+  unlike RNNLIB's); weights are drawn uniformly from +-1/sqrt(fan), PyTorch's default scale,
+  from the estimator's own generator.
+- Inputs are z-normalised with the training utterances' mean and standard deviation (inside
+  the estimator, so test data never leaks in); zero-mean Gaussian noise of ``noise_sigma``
+  (paper: 0.6) is added to the normalised inputs during training only, fresh at every pass.
+- Paper's optimiser (RNNLIB-style, the default): online gradient descent with one update per
+  sequence, learning rate 1e-5, momentum 0.9, on the cross-entropy *summed* over the outputs
+  of the sequence (not averaged), sequences shuffled every epoch. (PyTorch's momentum,
+  ``v = 0.9 v + g; w -= lr v``, is RNNLIB's ``dw = 0.9 dw - lr g`` at a constant rate.)
+  ``optimizer="adam"`` uses Adam (with ``lr`` as given) on the same summed loss and the same
+  one-update-per-sequence schedule.
+- Early stopping on validation sequences passed in explicitly (a training speaker, never the
+  test speaker): after every epoch the ``monitor`` quantity is computed on them (``"loss"``:
+  mean cross-entropy per utterance, lower is better; ``"uar"``: unweighted average recall;
+  ``"accuracy"``); training stops after ``patience`` epochs without improvement and the best
+  epoch's weights are restored. ``n_init`` random initialisations are trained and the one with
+  the best validation score is kept. Without validation data every initialisation trains for
+  ``max_epochs`` and the one with the lowest final training loss is kept.
+- Reproducible: the same ``seed`` gives the same weights and probabilities on CPU (own torch
+  and numpy generators, deterministic algorithms switched on while fitting). On CUDA, cuDNN's
+  LSTM kernels may differ in the last bits between runs.
+- ``num_threads`` (default 1) sets torch's intra-op threads while fitting and predicting (and
+  restores them afterwards): one update per sequence means tiny matrix products, which more
+  threads only slow down (10x slower measured on a loaded 2-core machine with 2 threads).
+
+The default epoch budget (``max_epochs=100``, ``patience=20``): with lr 1e-5 and ~15
+utterances per sequence the updates are small (RNNLIB's summed gradients were sized for
+frame-level sequences), so the paper's optimiser is still improving slowly after 100 epochs on
+generated IEMOCAP-scale data; one epoch there costs about 0.6 s of one core, so 100 epochs keep
+a BLSTM fold under a minute (``benchmarks/rnn.md``). Raise ``max_epochs`` to train longer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import math
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from affectflow.io import atomic_path
+
+_MONITORS = {"loss": -1.0, "uar": 1.0, "accuracy": 1.0}  # sign: +1 = higher is better
+_OPTIMIZERS = ("sgd", "adam")
+
+
+class _Net(nn.Module):
+    """LSTM (or BLSTM) layer plus a linear output layer per time step (softmax in the loss)."""
+
+    def __init__(self, n_in: int, hidden: int, n_out: int, bidirectional: bool) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(n_in, hidden, batch_first=True, bidirectional=bidirectional)
+        self.out = nn.Linear(hidden * (2 if bidirectional else 1), n_out)
+
+    def init_weights(self, gen: torch.Generator) -> None:
+        with torch.no_grad():
+            bound = 1.0 / math.sqrt(self.lstm.hidden_size)
+            for p in self.lstm.parameters():
+                p.uniform_(-bound, bound, generator=gen)
+            bound = 1.0 / math.sqrt(self.out.in_features)
+            self.out.weight.uniform_(-bound, bound, generator=gen)
+            self.out.bias.uniform_(-bound, bound, generator=gen)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """``x``: (batch, T, d) -> logits (batch, T, C); ``lengths`` for padded batches."""
+        if lengths is None:
+            h, _ = self.lstm(x)
+        else:
+            packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+            h, _ = self.lstm(packed)
+            h, _ = pad_packed_sequence(h, batch_first=True, total_length=x.shape[1])
+        return self.out(h)
+
+
+@contextlib.contextmanager
+def _torch_settings(deterministic: bool, num_threads: int | None) -> Iterator[None]:
+    """Deterministic algorithms and the intra-op thread count for the block, then restore."""
+    previous = torch.are_deterministic_algorithms_enabled()
+    previous_warn = torch.is_deterministic_algorithms_warn_only_enabled()
+    previous_threads = torch.get_num_threads()
+    if deterministic:
+        torch.use_deterministic_algorithms(True)
+    if num_threads is not None:
+        torch.set_num_threads(num_threads)
+    try:
+        yield
+    finally:
+        if deterministic:
+            torch.use_deterministic_algorithms(previous, warn_only=previous_warn)
+        if num_threads is not None:
+            torch.set_num_threads(previous_threads)
+
+
+def _uar(y: np.ndarray, pred: np.ndarray) -> float:
+    """Unweighted average recall over the classes present in ``y``."""
+    recalls = [np.mean(pred[y == c] == c) for c in np.unique(y)]
+    return float(np.mean(recalls)) if recalls else float("nan")
+
+
+class RNNClassifier:
+    """LSTM / BLSTM utterance-sequence classifier (see the module docstring for the method).
+
+    Fitted attributes: ``classes_``, ``mean_``/``scale_`` (input z-normalisation),
+    ``n_features_in_``, ``device_`` (where it trained), ``history_`` (per-epoch records of the
+    kept initialisation: ``epoch``, ``train_loss`` = mean summed-per-sequence loss,
+    ``valid_loss``, ``valid_uar``, ``valid_accuracy``), ``best_epoch_``, ``best_init_``,
+    ``init_scores_`` (per initialisation: its best validation ``monitor`` value, or its final
+    training loss when fitted without validation data).
+    """
+
+    def __init__(
+        self,
+        bidirectional: bool,
+        hidden: int = 128,
+        noise_sigma: float = 0.6,
+        optimizer: str = "sgd",
+        lr: float = 1e-5,
+        momentum: float = 0.9,
+        max_epochs: int = 100,
+        patience: int = 20,
+        n_init: int = 1,
+        monitor: str = "loss",
+        seed: int = 0,
+        device: str = "cpu",
+        num_threads: int | None = 1,
+    ) -> None:
+        self.bidirectional = bidirectional
+        self.hidden = hidden
+        self.noise_sigma = noise_sigma
+        self.optimizer = optimizer
+        self.lr = lr
+        self.momentum = momentum
+        self.max_epochs = max_epochs
+        self.patience = patience
+        self.n_init = n_init
+        self.monitor = monitor
+        self.seed = seed
+        self.device = device
+        self.num_threads = num_threads
+
+    def get_params(self) -> dict[str, Any]:
+        """Constructor parameters (scikit-learn convention)."""
+        return {
+            "bidirectional": self.bidirectional, "hidden": self.hidden,
+            "noise_sigma": self.noise_sigma, "optimizer": self.optimizer, "lr": self.lr,
+            "momentum": self.momentum, "max_epochs": self.max_epochs,
+            "patience": self.patience, "n_init": self.n_init, "monitor": self.monitor,
+            "seed": self.seed, "device": self.device, "num_threads": self.num_threads,
+        }
+
+    # ----------------------------------------------------------------------------- helpers
+    def _resolve_device(self) -> torch.device:
+        if self.device == "cpu":
+            return torch.device("cpu")
+        if self.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if self.device == "cuda":
+            if not torch.cuda.is_available():
+                raise RuntimeError("device='cuda' was asked for but CUDA is not available")
+            return torch.device("cuda")
+        raise ValueError(f"device must be 'cpu', 'cuda' or 'auto', got {self.device!r}")
+
+    def _check_params(self) -> None:
+        if self.optimizer not in _OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {_OPTIMIZERS}, got {self.optimizer!r}")
+        if self.monitor not in _MONITORS:
+            raise ValueError(f"monitor must be one of {tuple(_MONITORS)}, got {self.monitor!r}")
+        if self.hidden < 1 or self.n_init < 1 or self.max_epochs < 1 or self.patience < 1:
+            raise ValueError("hidden, n_init, max_epochs and patience must be >= 1")
+
+    def _encode(self, labels: Sequence[np.ndarray], seqs: Sequence[np.ndarray],
+                what: str) -> list[np.ndarray]:
+        if len(labels) != len(seqs):
+            raise ValueError(f"{what}: {len(seqs)} sequences but {len(labels)} label arrays")
+        out = []
+        for k, (x, lab) in enumerate(zip(seqs, labels, strict=True)):
+            lab = np.asarray(lab)
+            if lab.shape != (len(x),):
+                raise ValueError(f"{what}[{k}]: {len(x)} utterances but labels {lab.shape}")
+            idx = np.searchsorted(self.classes_, lab)
+            idx = np.clip(idx, 0, len(self.classes_) - 1)
+            if not np.array_equal(self.classes_[idx], lab):
+                raise ValueError(f"{what}[{k}]: labels outside the classes {self.classes_}")
+            out.append(idx.astype(np.int64))
+        return out
+
+    def _check_seqs(self, seqs: Sequence[np.ndarray], what: str, d: int | None) -> list:
+        out = []
+        for k, x in enumerate(seqs):
+            x = np.asarray(x, dtype=np.float64)
+            if x.ndim != 2 or len(x) == 0 or (d is not None and x.shape[1] != d):
+                raise ValueError(f"{what}[{k}]: expected a non-empty (n_utts, {d}) array, "
+                                 f"got {x.shape}")
+            if not np.isfinite(x).all():
+                raise ValueError(f"{what}[{k}]: NaN or infinite features")
+            out.append(x)
+        return out
+
+    def _to_tensors(self, seqs: Sequence[np.ndarray], dev: torch.device) -> list[torch.Tensor]:
+        return [
+            torch.as_tensor((x - self.mean_) / self.scale_, dtype=torch.float32, device=dev)
+            for x in seqs
+        ]
+
+    @staticmethod
+    def _forward_all(net: _Net, xs: list[torch.Tensor], batch: int = 256) -> list[torch.Tensor]:
+        """Log-probabilities for every sequence, padded batches of ``batch`` sequences."""
+        out: list[torch.Tensor] = []
+        with torch.no_grad():
+            for start in range(0, len(xs), batch):
+                chunk = xs[start:start + batch]
+                lengths = torch.tensor([len(x) for x in chunk])
+                padded = nn.utils.rnn.pad_sequence(chunk, batch_first=True)
+                logp = torch.log_softmax(net(padded, lengths), dim=-1)
+                out.extend(logp[i, : int(n)] for i, n in enumerate(lengths))
+        return out
+
+    def _evaluate(self, net: _Net, xs: list[torch.Tensor], ys: list[np.ndarray]) -> dict:
+        logps = self._forward_all(net, xs)
+        y = np.concatenate(ys)
+        logp = torch.cat(logps).cpu().double().numpy()
+        pred = logp.argmax(axis=1)
+        return {
+            "valid_loss": float(-logp[np.arange(len(y)), y].mean()),
+            "valid_uar": _uar(y, pred),
+            "valid_accuracy": float(np.mean(pred == y)),
+        }
+
+    # --------------------------------------------------------------------------------- fit
+    def fit(
+        self,
+        seqs: Sequence[np.ndarray],
+        labels: Sequence[np.ndarray],
+        valid_seqs: Sequence[np.ndarray] | None = None,
+        valid_labels: Sequence[np.ndarray] | None = None,
+        *,
+        classes: Sequence[Any] | None = None,
+    ) -> RNNClassifier:
+        """Train on sequences (n_utts x d arrays) with one label per utterance.
+
+        ``classes`` fixes the label set and its column order in ``predict_proba`` (default:
+        the sorted labels seen in training).
+        """
+        self._check_params()
+        seqs = self._check_seqs(seqs, "seqs", None)
+        if not seqs:
+            raise ValueError("no training sequences")
+        d = seqs[0].shape[1]
+        seqs = self._check_seqs(seqs, "seqs", d)
+        has_valid = valid_seqs is not None and len(valid_seqs) > 0
+        if has_valid:
+            if valid_labels is None:
+                raise ValueError("valid_seqs given without valid_labels")
+            valid_seqs = self._check_seqs(valid_seqs, "valid_seqs", d)
+        all_y = np.concatenate([np.asarray(lab) for lab in labels]) if labels else []
+        self.classes_ = np.unique(all_y) if classes is None else np.asarray(classes)
+        if classes is not None and len(np.unique(self.classes_)) != len(self.classes_):
+            raise ValueError("classes must be distinct")
+        if classes is not None and not np.all(self.classes_[:-1] <= self.classes_[1:]):
+            raise ValueError("classes must be sorted")
+        ys = self._encode(labels, seqs, "labels")
+        valid_ys = self._encode(valid_labels, valid_seqs, "valid_labels") if has_valid else []
+
+        stacked = np.concatenate(seqs)
+        self.n_features_in_ = d
+        self.mean_ = stacked.mean(axis=0)
+        std = stacked.std(axis=0)
+        self.scale_ = np.where(std > 0, std, 1.0)
+        dev = self._resolve_device()
+        self.device_ = str(dev)
+        xs = self._to_tensors(seqs, dev)
+        ts = [torch.as_tensor(y, device=dev) for y in ys]
+        vxs = self._to_tensors(valid_seqs, dev) if has_valid else []
+
+        # without validation data the initialisations compete on their final training loss
+        sign = _MONITORS[self.monitor] if has_valid else -1.0
+        best: tuple[float, int, dict, list, int] | None = None
+        self.init_scores_ = []
+        seeds = np.random.SeedSequence(self.seed).spawn(self.n_init)
+        with _torch_settings(dev.type == "cpu", self.num_threads):
+            for k, ss in enumerate(seeds):
+                torch_seed, np_seed = (int(v) for v in ss.generate_state(2, dtype=np.uint32))
+                state, history, best_epoch, score = self._fit_one(
+                    d, xs, ts, vxs, valid_ys, dev, torch_seed, np_seed, has_valid
+                )
+                self.init_scores_.append(score)
+                if best is None or sign * score > sign * best[0]:
+                    best = (score, k, state, history, best_epoch)
+        assert best is not None
+        _, self.best_init_, state, self.history_, self.best_epoch_ = best
+        self.net_ = self._new_net(d, dev)
+        self.net_.load_state_dict(state)
+        self.net_.eval()
+        return self
+
+    def _new_net(self, d: int, dev: torch.device) -> _Net:
+        return _Net(d, self.hidden, len(self.classes_), self.bidirectional).to(dev)
+
+    def _fit_one(self, d: int, xs: list[torch.Tensor], ts: list[torch.Tensor],
+                 vxs: list[torch.Tensor], vys: list[np.ndarray], dev: torch.device,
+                 torch_seed: int, np_seed: int, has_valid: bool
+                 ) -> tuple[dict, list[dict], int, float]:
+        """Train one initialisation; returns (best state, history, best epoch, score)."""
+        gen = torch.Generator(device="cpu").manual_seed(torch_seed)
+        noise_gen = torch.Generator(device=dev).manual_seed(torch_seed + 1)
+        rng = np.random.default_rng(np_seed)
+        net = self._new_net(d, torch.device("cpu"))
+        net.init_weights(gen)
+        net.to(dev)
+        if self.optimizer == "sgd":
+            opt: torch.optim.Optimizer = torch.optim.SGD(
+                net.parameters(), lr=self.lr, momentum=self.momentum, fused=True
+            )
+        else:
+            opt = torch.optim.Adam(net.parameters(), lr=self.lr, fused=True)
+        loss_fn = nn.CrossEntropyLoss(reduction="sum")
+        sign = _MONITORS[self.monitor]
+        key = f"valid_{self.monitor}"
+        history: list[dict] = []
+        best_score, best_epoch = -math.inf, 0
+        best_state = copy.deepcopy(net.state_dict()) if has_valid else {}
+        for epoch in range(1, self.max_epochs + 1):
+            net.train()
+            total = 0.0
+            for s in rng.permutation(len(xs)):
+                x = xs[s]
+                if self.noise_sigma > 0:
+                    noise = torch.randn(x.shape, generator=noise_gen, device=dev)
+                    x = x + self.noise_sigma * noise
+                logits = net(x.unsqueeze(0))[0]
+                loss = loss_fn(logits, ts[s])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                total += float(loss.detach())
+            record: dict[str, float] = {"epoch": epoch, "train_loss": total / len(xs)}
+            net.eval()
+            history.append(record)
+            if not has_valid:
+                if not math.isfinite(record["train_loss"]):
+                    break
+                continue
+            record.update(self._evaluate(net, vxs, vys))
+            score = sign * record[key]
+            if score > best_score:
+                best_score, best_epoch = score, epoch
+                best_state = copy.deepcopy(net.state_dict())
+            elif epoch - best_epoch >= self.patience or not math.isfinite(record["train_loss"]):
+                break
+        if not has_valid:  # no early stopping: keep the last epoch
+            return (copy.deepcopy(net.state_dict()), history, int(history[-1]["epoch"]),
+                    float(history[-1]["train_loss"]))
+        if best_epoch == 0:
+            raise RuntimeError("the validation score was never finite (training diverged?)")
+        return best_state, history, int(best_epoch), float(sign * best_score)
+
+    # ---------------------------------------------------------------------------- predict
+    def predict_proba(self, seqs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Softmax outputs per sequence: a list of (n_utts x n_classes) arrays."""
+        seqs = self._check_seqs(seqs, "seqs", self.n_features_in_)
+        dev = next(self.net_.parameters()).device
+        xs = self._to_tensors(seqs, dev)
+        self.net_.eval()
+        with _torch_settings(False, self.num_threads):
+            logps = self._forward_all(self.net_, xs)
+        return [lp.exp().cpu().double().numpy() for lp in logps]
+
+    def predict(self, seqs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Most probable class of every utterance, per sequence."""
+        return [self.classes_[p.argmax(axis=1)] for p in self.predict_proba(seqs)]
+
+    # ------------------------------------------------------------------------- save/load
+    def save(self, path: str | Path) -> None:
+        """One file: tensors (state dict, normalisation) and a JSON string of the rest.
+
+        Loadable with ``torch.load(weights_only=True)``: no pickled Python objects.
+        """
+        meta = {
+            "kind": "RNNClassifier",
+            "params": self.get_params(),
+            "classes": self.classes_.tolist(),
+            "n_features_in": self.n_features_in_,
+            "history": self.history_,
+            "best_epoch": self.best_epoch_,
+            "best_init": self.best_init_,
+            "init_scores": self.init_scores_,
+        }
+        blob = {
+            "meta": json.dumps(meta),
+            "state_dict": {k: v.detach().cpu() for k, v in self.net_.state_dict().items()},
+            "mean": torch.as_tensor(self.mean_),
+            "scale": torch.as_tensor(self.scale_),
+        }
+        with atomic_path(path) as tmp:
+            torch.save(blob, tmp)
+
+    @classmethod
+    def load(cls, path: str | Path, device: str | None = None) -> RNNClassifier:
+        """Read a model written by :meth:`save` (on ``device``, default the saved one,
+        falling back to CPU when CUDA is absent)."""
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        meta = json.loads(blob["meta"])
+        if meta.get("kind") != "RNNClassifier":
+            raise ValueError(f"{path}: not an RNNClassifier model")
+        params = dict(meta["params"])
+        if device is not None:
+            params["device"] = device
+        elif params["device"] == "cuda" and not torch.cuda.is_available():
+            params["device"] = "cpu"
+        model = cls(**params)
+        model.classes_ = np.asarray(meta["classes"])
+        model.n_features_in_ = int(meta["n_features_in"])
+        model.mean_ = blob["mean"].numpy()
+        model.scale_ = blob["scale"].numpy()
+        model.history_ = meta["history"]
+        model.best_epoch_ = meta["best_epoch"]
+        model.best_init_ = meta["best_init"]
+        model.init_scores_ = meta["init_scores"]
+        dev = model._resolve_device()
+        model.device_ = str(dev)
+        model.net_ = model._new_net(model.n_features_in_, dev)
+        model.net_.load_state_dict(blob["state_dict"])
+        model.net_.eval()
+        return model
