@@ -1,0 +1,1 @@
+"""Local single-node SLURM test cluster: scripts and the Python helpers in slurm.py."""
