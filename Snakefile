@@ -16,6 +16,10 @@ validate_config(config, workflow.source_path("workflow/schemas/config.schema.yam
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/corpus.smk"
+include: "workflow/rules/lld.smk"
+include: "workflow/rules/folds.smk"
+include: "workflow/rules/models.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:

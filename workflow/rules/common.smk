@@ -40,10 +40,66 @@ def get_index_root(wildcards, input):
     return input.corpus[0] if is_synthetic() else corpus_root()
 
 
+SESSIONS = [f"Ses0{n}" for n in sorted(config["corpus"]["sessions"])]
+FOLDS = [f"{session}{gender}" for session in SESSIONS for gender in "FM"]
+TASKS = list(config["tasks"])
+CLASSIFIERS = sorted({c for cs in config["tasks"].values() for c in cs})
+
+
+wildcard_constraints:
+    session="Ses0[1-5]",
+    fold="Ses0[1-5][FM]",
+    task="|".join(TASKS) or "none",
+    modality="v|f|vf",
+    net="lstm|blstm",
+
+
+def lld_files(kind):
+    """The per-session LLD Parquet files of one kind (audio or face)."""
+    return expand("results/lld/{session}/{kind}.parquet", session=SESSIONS, kind=kind)
+
+
+def fold_inputs(*names):
+    """Named per-fold artifacts, e.g. fold_inputs("normalizer.npz") as a wildcards function."""
+    return [f"results/folds/{{fold}}/{name}" for name in names]
+
+
+def prediction_files():
+    """predictions.parquet of every (task, classifier, fold) in the config."""
+    return [
+        f"results/models/{task}/{classifier}/{fold}/predictions.parquet"
+        for task, classifiers in config["tasks"].items()
+        for classifier in classifiers
+        for fold in FOLDS
+    ]
+
+
+def cfs_files():
+    return expand("results/folds/{fold}/cfs/{task}.json", fold=FOLDS, task=TASKS)
+
+
+def corpus_note():
+    """Said next to every number the run shows."""
+    if is_synthetic():
+        syn = config["corpus"]["synthetic"]
+        return (
+            f"Synthetic corpus (preset {syn['preset']}, seed {syn['seed']}): "
+            "these numbers are not IEMOCAP results."
+        )
+    return f"IEMOCAP ({config['corpus']['utterances']} utterances)."
+
+
 def get_final_outputs():
     return [
         "results/index/utterances.parquet",
         "results/index/excluded.tsv",
+        *expand("results/lld/{session}/excluded.tsv", session=SESSIONS),
+        *cfs_files(),
+        "results/tables/table1.csv",
+        *prediction_files(),
+        "results/metrics/per_fold.parquet",
+        "results/tables/table2.csv",
+        "results/tables/table3.csv",
     ]
 
 

@@ -1,0 +1,587 @@
+"""Stage functions of the workflow: each reads its input files, calls the library, writes outputs.
+
+Every Snakemake script is a thin adapter around one function here, so the whole DAG can be
+driven (and tested) from Python without Snakemake. The prediction CLI reuses the same functions
+for the same steps, so serving never diverges from cross-validation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from affectflow import fold_data, io, labels
+from affectflow.corpus.iemocap import select_utterances
+from affectflow.folds import FoldSplit, make_split, split_from_json, split_to_json
+from affectflow.logs import Log
+from affectflow.normalize import Normalizer, fit_normalizer
+from affectflow.selection.pfa import PFAResult, fit_pfa
+
+EXCLUDED_COLUMNS = ["utt_id", "file", "line", "reason"]
+
+
+# ---------------------------------------------------------------------------------------------
+# corpus and LLDs
+
+
+def read_index(path: str | Path, utterances: str = "all") -> pd.DataFrame:
+    """The corpus index, restricted to ``wearer_only`` or ``all`` utterances."""
+    return select_utterances(pd.read_parquet(path), utterances)
+
+
+def session_number(session: str) -> int:
+    """``Ses03`` -> 3."""
+    return int(session[-1])
+
+
+def extract_lld(
+    kind: str,
+    *,
+    index_path: str | Path,
+    session: str,
+    out_path: str | Path,
+    excluded_path: str | Path,
+    utterances: str,
+    strict: bool,
+    max_gap_frames: int,
+    log: Log,
+) -> None:
+    """One session's audio or face LLDs to Parquet, and the utterances left out to a TSV."""
+    from affectflow.features.audio import extract_session_audio
+    from affectflow.features.face import extract_session_face
+
+    index = read_index(index_path, utterances)
+    rows = index[index["session"] == session_number(session)]
+    log(f"{kind} LLDs of {session}: {len(rows)} utterances ({utterances})")
+    if kind == "audio":
+        excluded = extract_session_audio(rows, out_path, strict, log, label=session)
+    else:
+        excluded = extract_session_face(
+            rows, out_path, strict, max_gap_frames, log, label=session
+        )
+    io.write_tsv(_excluded_frame(excluded), excluded_path)
+    log(f"{kind} LLDs of {session}: done, {len(excluded)} excluded")
+
+
+def _excluded_frame(excluded: pd.DataFrame | None) -> pd.DataFrame:
+    if excluded is None or len(excluded) == 0:
+        return pd.DataFrame(columns=EXCLUDED_COLUMNS)
+    out = excluded.copy()
+    for col in EXCLUDED_COLUMNS:
+        if col not in out:
+            out[col] = ""
+    return out[EXCLUDED_COLUMNS]
+
+
+def collect_exclusions(parts: Mapping[str, str | Path], out_path: str | Path, log: Log) -> None:
+    """Merge the per-kind exclusion lists of a session into one, with the stage named."""
+    frames = []
+    for stage, path in parts.items():
+        df = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+        frames.append(df.assign(stage=stage))
+    merged = pd.concat(frames, ignore_index=True)
+    io.write_tsv(merged[["stage", *EXCLUDED_COLUMNS]], out_path)
+    log(f"{len(merged)} utterances left out at the LLD stage")
+
+
+# ---------------------------------------------------------------------------------------------
+# folds
+
+
+def split_fold(
+    index_path: str | Path, fold: str, utterances: str, out_path: str | Path, log: Log
+) -> None:
+    """Write the fold's speakers (test, validation, train) as JSON."""
+    index = read_index(index_path, utterances)
+    split = make_split(index, fold)
+    io.write_json(split_to_json(split), out_path)
+    log(f"fold {fold}: validation {split.validation}, {len(split.train)} training speakers")
+
+
+def read_split(path: str | Path) -> FoldSplit:
+    """A fold's speakers from ``split.json``."""
+    return split_from_json(io.read_json(path))
+
+
+def fit_fold_normalizer(
+    split_path: str | Path,
+    audio_paths: Sequence[str | Path],
+    face_paths: Sequence[str | Path],
+    out_path: str | Path,
+    log: Log,
+) -> None:
+    """Audio z-statistics and face speaker means of the fold, from training speakers only."""
+    split = read_split(split_path)
+    audio, face = fold_data.load_lld(audio_paths, face_paths)
+    log(f"normaliser from {len(audio)} audio / {len(face)} face frames")
+    # Speakers parsed from the ids: the voice is the speaker's, the face the marker wearer's.
+    normalizer = fit_normalizer(audio, face, None, split.train)
+    normalizer.save(out_path)
+
+
+def fit_fold_pfa(
+    split_path: str | Path,
+    normalizer_path: str | Path,
+    face_paths: Sequence[str | Path],
+    out_path: str | Path,
+    settings: Mapping[str, Any],
+    seed: int,
+    log: Log,
+) -> None:
+    """PFA on the speaker-normalised face frames of the training speakers."""
+    split = read_split(split_path)
+    normalizer = Normalizer.load(normalizer_path)
+    face = fold_data.load_face(face_paths)
+    values, names = fold_data.training_face_frames(face, normalizer, split.train)
+    log(f"PFA on {len(values)} training face frames x {len(names)} coordinates")
+    result = fit_pfa(
+        values,
+        names,
+        n_features=settings["n_features"],
+        variance=settings["variance"],
+        max_frames=settings["max_frames"],
+        seed=seed,
+    )
+    io.write_json(result.to_json(), out_path)
+    log(f"PFA kept {len(result.selected)} coordinates, {result.n_components} components")
+
+
+def fold_utterances(
+    index_path: str | Path, utterances: str, excluded_paths: Sequence[str | Path]
+) -> pd.DataFrame:
+    """Index rows of the utterances a fold works on: the configured selection, less those the
+    LLD stage left out (listed in its excluded.tsv files)."""
+    index = read_index(index_path, utterances)
+    dropped: set[str] = set()
+    for path in excluded_paths:
+        dropped |= set(pd.read_csv(path, sep="\t", dtype=str)["utt_id"].dropna())
+    return index[~index["utt_id"].isin(dropped)]
+
+
+def make_fold_labels(
+    index_path: str | Path,
+    split_path: str | Path,
+    excluded_paths: Sequence[str | Path],
+    utterances: str,
+    labels_path: str | Path,
+    clusters_path: str | Path,
+    seed: int,
+    log: Log,
+) -> None:
+    """Level and cluster labels of the fold's utterances; clusters fit on training speakers.
+
+    ``labels.parquet`` is the fold's list of utterances: every later job of the fold reads it.
+    """
+    split = read_split(split_path)
+    rows = fold_utterances(index_path, utterances, excluded_paths)
+    rows = rows[rows["speaker"].isin((split.test, *split.train))]
+    table, clusters = labels.build_labels(rows, split, seed)
+    io.write_parquet(table, labels_path)
+    io.write_json(clusters, clusters_path)
+    counts = table["split"].value_counts().to_dict()
+    log(f"labels of {len(table)} utterances {counts}; clusters from the training speakers")
+
+
+def compute_fold_functionals(
+    split_path: str | Path,
+    normalizer_path: str | Path,
+    pfa_path: str | Path,
+    audio_paths: Sequence[str | Path],
+    face_paths: Sequence[str | Path],
+    out_path: str | Path,
+    log: Log,
+) -> None:
+    """Functionals of every utterance of the fold over its normalised LLDs and deltas."""
+    split = read_split(split_path)
+    normalizer = Normalizer.load(normalizer_path)
+    pfa = PFAResult.from_json(io.read_json(pfa_path))
+    audio, face = fold_data.load_lld(audio_paths, face_paths)
+    keep = fold_data.utterance_speakers(audio["utt_id"]).isin((split.test, *split.train))
+    table = fold_data.fold_functionals(audio, face, normalizer, pfa, keep_utterances=keep)
+    io.write_parquet(table, out_path)
+    log(f"functionals: {len(table)} utterances x {table.shape[1] - 1} features")
+
+
+def select_fold_features(
+    functionals_path: str | Path,
+    labels_path: str | Path,
+    task: str,
+    out_path: str | Path,
+    search_termination: int,
+    log: Log,
+) -> None:
+    """CFS on the fold's training utterances for one task."""
+    from affectflow.selection.cfs import cfs_select_with_merit
+
+    X, y, names = training_matrix(functionals_path, labels_path, task)
+    log(f"CFS for {task}: {X.shape[0]} training utterances x {X.shape[1]} features")
+    selected, merit = cfs_select_with_merit(X, y, search_termination=search_termination)
+    chosen = [names[i] for i in selected]
+    io.write_json({"task": task, "features": chosen, "merit": merit}, out_path)
+    log(f"CFS for {task}: {len(chosen)} features, merit {merit:.4f}")
+
+
+def training_matrix(
+    functionals_path: str | Path, labels_path: str | Path, task: str
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Functionals and labels of the fold's training utterances (validation speaker included)."""
+    table = pd.read_parquet(functionals_path)
+    lab = pd.read_parquet(labels_path)
+    train = lab[lab["split"] != "test"]
+    merged = train[["utt_id", task]].merge(table, on="utt_id", how="inner", validate="1:1")
+    names = [c for c in table.columns if c != "utt_id"]
+    return merged[names].to_numpy(np.float64), merged[task].to_numpy(np.int64), names
+
+
+# ---------------------------------------------------------------------------------------------
+# models
+
+
+def prediction_frame(
+    rows: pd.DataFrame, task: str, proba: np.ndarray, y_pred: np.ndarray | None = None
+) -> pd.DataFrame:
+    """``predictions.parquet``: utt_id, dialog, turn, y_true, y_pred, p_0..p_{C-1}.
+
+    ``y_pred`` defaults to the most probable class (sequence decoders pass their path)."""
+    proba = np.asarray(proba, dtype=np.float64)
+    if y_pred is None:
+        y_pred = proba.argmax(axis=1)
+    out = pd.DataFrame(
+        {
+            "utt_id": rows["utt_id"].astype(str).to_numpy(),
+            "dialog": rows["dialog"].astype(str).to_numpy(),
+            "turn": rows["turn"].to_numpy(np.int32),
+            "y_true": rows[task].to_numpy(np.int64),
+            "y_pred": np.asarray(y_pred, dtype=np.int64),
+        }
+    )
+    for c in range(proba.shape[1]):
+        out[f"p_{c}"] = proba[:, c]
+    return out
+
+
+def write_predictions(
+    predictions: pd.DataFrame,
+    path: str | Path,
+    train_ids: Sequence[str],
+    validation_ids: Sequence[str] = (),
+) -> None:
+    """Write predictions with the ids used for training and validation in the file metadata
+    (so a test can prove no test-speaker utterance was used)."""
+    io.write_parquet(
+        predictions,
+        path,
+        metadata={"train_ids": sorted(map(str, train_ids)),
+                  "validation_ids": sorted(map(str, validation_ids))},
+    )
+
+
+def sequences_by_speaker_dialog(rows: pd.DataFrame) -> list[np.ndarray]:
+    """Row positions of each (dialog, speaker) sequence of ``rows``, in turn order."""
+    ordered = rows.reset_index(drop=True).sort_values(["dialog", "speaker", "turn"], kind="stable")
+    return [g.index.to_numpy() for _, g in ordered.groupby(["dialog", "speaker"], sort=True)]
+
+
+def functional_sets(
+    inputs: Mapping[str, str], task: str
+) -> tuple[dict[str, pd.DataFrame], dict[str, np.ndarray], list[str]]:
+    """Label rows and CFS-selected functional matrices per role (train, validation, test)."""
+    table = pd.read_parquet(inputs["functionals"])
+    features = io.read_json(inputs["cfs"])["features"]
+    lab = pd.read_parquet(inputs["labels"])
+    merged = lab.merge(table[["utt_id", *features]], on="utt_id", how="inner", validate="1:1")
+    merged = merged.sort_values(["dialog", "turn"], kind="stable").reset_index(drop=True)
+    rows = {role: merged[merged["split"] == role].reset_index(drop=True)
+            for role in ("train", "validation", "test")}
+    X = {role: df[features].to_numpy(np.float64) for role, df in rows.items()}
+    return rows, X, features
+
+
+def full_columns(values: np.ndarray, classes: np.ndarray, n_classes: int, fill: float = 0.0):
+    """Scores of the classes a model saw in training, spread onto all ``n_classes`` columns
+    (a class absent from the training fold gets ``fill``)."""
+    out = np.full((len(values), n_classes), fill, dtype=np.float64)
+    out[:, np.asarray(classes, dtype=np.int64)] = values
+    return out
+
+
+def train_fold_svm(
+    inputs: Mapping[str, str],
+    task: str,
+    outputs: Mapping[str, str],
+    settings: Mapping[str, Any],
+    seed: int,
+    log: Log,
+) -> None:
+    """Linear SMO SVM on the CFS-selected functionals of all training speakers."""
+    from affectflow.models.svm import SMOClassifier
+
+    rows, X, features = functional_sets(inputs, task)
+    train_rows = pd.concat([rows["train"], rows["validation"]], ignore_index=True)
+    X_train = np.vstack([X["train"], X["validation"]])
+    y_train = train_rows[task].to_numpy(np.int64)
+    log(f"SVM {task}: {len(y_train)} training utterances x {len(features)} features")
+    model = SMOClassifier(C=settings["C"], seed=seed + 1).fit(X_train, y_train)
+    model.save(outputs["model"])
+    proba = full_columns(model.predict_proba(X["test"]), model.classes_, labels.n_classes(task))
+    write_predictions(
+        prediction_frame(rows["test"], task, proba), outputs["predictions"], train_rows["utt_id"]
+    )
+    log(f"SVM {task}: {len(rows['test'])} test utterances predicted")
+
+
+def train_fold_rnn(
+    inputs: Mapping[str, str],
+    task: str,
+    bidirectional: bool,
+    outputs: Mapping[str, str],
+    settings: Mapping[str, Any],
+    seed: int,
+    log: Log,
+) -> None:
+    """(B)LSTM over (dialog, speaker) utterance sequences; early stopping on the validation
+    speaker, never the test speaker."""
+    from affectflow.models.rnn import RNNClassifier
+
+    rows, X, features = functional_sets(inputs, task)
+    seqs, ys = {}, {}
+    for role in ("train", "validation", "test"):
+        groups = sequences_by_speaker_dialog(rows[role])
+        seqs[role] = [X[role][g] for g in groups]
+        ys[role] = [rows[role][task].to_numpy(np.int64)[g] for g in groups]
+        rows[role] = rows[role].iloc[np.concatenate(groups)] if groups else rows[role]
+    name = "BLSTM" if bidirectional else "LSTM"
+    log(f"{name} {task}: {len(seqs['train'])} training / {len(seqs['validation'])} validation "
+        f"sequences, {len(features)} features")
+    model = RNNClassifier(bidirectional=bidirectional, seed=seed, **settings)
+    model.fit(
+        seqs["train"],
+        ys["train"],
+        seqs["validation"],
+        ys["validation"],
+        classes=range(labels.n_classes(task)),
+    )
+    model.save(outputs["model"])
+    proba = np.vstack(model.predict_proba(seqs["test"]))
+    write_predictions(
+        prediction_frame(rows["test"], task, proba),
+        outputs["predictions"],
+        rows["train"]["utt_id"],
+        rows["validation"]["utt_id"],
+    )
+    log(f"{name} {task}: best epoch {model.best_epoch_}, {len(rows['test'])} test utterances")
+
+
+def hmm_features(
+    inputs: Mapping[str, Any], modality: str, utt_ids: Sequence[str]
+) -> fold_data.FrameFeatures:
+    """Frame features of ``utt_ids`` for the HMMs (NaN filled by the documented policy)."""
+    normalizer = Normalizer.load(inputs["normalizer"])
+    pfa = PFAResult.from_json(io.read_json(inputs["pfa"]))
+    audio, face = fold_data.load_lld(
+        inputs["audio"] if modality != "f" else None,
+        inputs["face"] if modality != "v" else None,
+        utt_ids,
+    )
+    return fold_data.frame_features(
+        audio, face, normalizer, pfa, None, modality, nan_policy="fill"
+    )
+
+
+def train_fold_hmm(
+    inputs: Mapping[str, Any],
+    task: str,
+    modality: str,
+    outputs: Mapping[str, str],
+    settings: Mapping[str, Any],
+    seed: int,
+    log: Log,
+) -> None:
+    """One ergodic HMM per class on the training speakers' frames; log-likelihoods of every
+    utterance of the fold (for HMM+LM) and predictions on the test speaker."""
+    from affectflow.models.hmm import HMMClassifier
+
+    lab = pd.read_parquet(inputs["labels"]).sort_values(["dialog", "turn"], kind="stable")
+    feats = hmm_features(inputs, modality, lab["utt_id"].tolist())
+    seqs = [feats.values[a:b] for a, b in zip(feats.bounds[:-1], feats.bounds[1:], strict=True)]
+    is_train = (lab["split"] != "test").to_numpy()
+    y = lab[task].to_numpy(np.int64)
+    n_frames = np.diff(feats.bounds)
+    log(f"HMM {modality} {task}: {int(is_train.sum())} training utterances, "
+        f"{int(n_frames[is_train].sum())} frames x {feats.values.shape[1]} dims; "
+        f"NaN values filled: {sum(feats.filled.values())}")
+    model = HMMClassifier(
+        n_states=settings["n_states"],
+        n_mix=settings["n_mix"],
+        n_iter=settings["n_iter"],
+        var_floor=settings["var_floor"],
+        seed=seed,
+    )
+    model.fit([s for s, t in zip(seqs, is_train, strict=True) if t], y[is_train])
+    model.save(outputs["model"])
+    n_classes = labels.n_classes(task)
+    loglik = model.loglik(seqs)
+    floor = float(loglik.min()) - 1e6  # a class absent from training can never win
+    loglik = full_columns(loglik, model.classes_, n_classes, fill=floor)
+    scores = lab[["utt_id", "dialog", "turn", "speaker", "split", task]].reset_index(drop=True)
+    scores["n_frames"] = n_frames
+    for c in range(n_classes):
+        scores[f"loglik_{c}"] = loglik[:, c]
+    io.write_parquet(scores, outputs["scores"])
+    test = scores[scores["split"] == "test"]
+    proba = _softmax(loglik[~is_train] / test["n_frames"].to_numpy()[:, None])
+    write_predictions(
+        prediction_frame(test, task, proba), outputs["predictions"], lab["utt_id"][is_train]
+    )
+    log(f"HMM {modality} {task}: {len(test)} test utterances predicted")
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def train_fold_hmm_lm(
+    inputs: Mapping[str, Any],
+    task: str,
+    outputs: Mapping[str, str],
+    settings: Mapping[str, Any],
+    log: Log,
+) -> None:
+    """Class bigram over consecutive utterances of each speaker's dialog sequence, counted on
+    the training speakers; the softmax scale of the v+f HMM scores tuned on the validation
+    speaker; then the paper's decoding of the test speaker's sequences."""
+    from affectflow.models.lm import (
+        BigramLM,
+        decode_greedy,
+        decode_viterbi,
+        loglik_to_logprob,
+        tune_scale,
+    )
+
+    n_classes = labels.n_classes(task)
+    scores = pd.read_parquet(inputs["scores"])
+    cols = [f"loglik_{c}" for c in range(n_classes)]
+
+    def sequences(role_rows: pd.DataFrame) -> tuple[list[pd.DataFrame], list[np.ndarray]]:
+        groups = sequences_by_speaker_dialog(role_rows)
+        frames = [role_rows.reset_index(drop=True).iloc[g] for g in groups]
+        return frames, [f[task].to_numpy(np.int64) for f in frames]
+
+    train_frames, train_labels = sequences(scores[scores["split"] != "test"])
+    lm = BigramLM(n_classes, smoothing=settings["smoothing"]).fit(train_labels)
+    decode = decode_viterbi if settings["decoding"] == "viterbi" else decode_greedy
+    valid_frames, valid_labels = sequences(scores[scores["split"] == "validation"])
+    scale, _ = tune_scale(
+        [f[cols].to_numpy() for f in valid_frames],
+        [f["n_frames"].to_numpy() for f in valid_frames],
+        valid_labels,
+        lm,
+        decoder=settings["decoding"],
+    )
+    log(f"HMM+LM {task}: bigram from {len(train_labels)} sequences, scale {scale:g} "
+        "tuned on the validation speaker")
+    test_frames, _ = sequences(scores[scores["split"] == "test"])
+    rows, probas, paths = [], [], []
+    for f in test_frames:
+        logprob = loglik_to_logprob(f[cols].to_numpy(), f["n_frames"].to_numpy(), scale)
+        path = decode(logprob, lm)
+        # Posterior of each utterance given the recognised class before it (uniform first).
+        prior = np.vstack([np.zeros(n_classes), lm.log_transmat_[path[:-1]]])
+        rows.append(f)
+        probas.append(_softmax(logprob + prior))
+        paths.append(path)
+    test = pd.concat(rows, ignore_index=True)
+    proba, y_pred = np.vstack(probas), np.concatenate(paths)
+    io.write_json({"lm": lm.to_dict(), "scale": scale, "decoding": settings["decoding"]},
+                  outputs["model"])
+    train_ids = scores.loc[scores["split"] != "test", "utt_id"]
+    write_predictions(
+        prediction_frame(test, task, proba, y_pred), outputs["predictions"], train_ids
+    )
+    log(f"HMM+LM {task}: {len(test)} test utterances decoded")
+
+
+# ---------------------------------------------------------------------------------------------
+# results
+
+
+def _model_path_parts(path: str | Path) -> tuple[str, str, str]:
+    """``results/models/{task}/{classifier}/{fold}/predictions.parquet`` -> the three ids."""
+    parts = Path(path).parts
+    return parts[-4], parts[-3], parts[-2]
+
+
+def aggregate_metrics(prediction_paths: Sequence[str | Path], out_path: str | Path, log: Log):
+    """Accuracy, UAR, UAP, F1, weighted F1 and confusion of every (task, classifier, fold)."""
+    from affectflow.evaluation.metrics import per_fold_table, prediction_metrics
+
+    records = []
+    for path in prediction_paths:
+        task, classifier, fold = _model_path_parts(path)
+        metrics = prediction_metrics(pd.read_parquet(path), labels.n_classes(task))
+        records.append({"task": task, "classifier": classifier, "fold": fold, **metrics})
+    table = per_fold_table(records)
+    io.write_parquet(table, out_path)
+    log(f"metrics of {len(table)} (task, classifier, fold) combinations")
+
+
+def corpus_label(note: str) -> str:
+    """The ``corpus`` column of result CSVs, derived from the run's corpus note."""
+    from affectflow.evaluation.tables import SYNTHETIC_CORPUS
+
+    return SYNTHETIC_CORPUS if note.lower().startswith("synthetic") else "IEMOCAP"
+
+
+def make_table1(
+    cfs_paths: Sequence[str | Path], csv_path: str | Path, md_path: str | Path, note: str,
+    log: Log,
+) -> None:
+    """The paper's Table 1 for this run: share of CFS-selected features per group and task."""
+    from affectflow.evaluation import tables
+
+    selections = {}
+    for path in cfs_paths:
+        fold, task = Path(path).parts[-3], Path(path).stem
+        selections[(fold, task)] = io.read_json(path)["features"]
+    df = tables.table1(selections, paper=tables.load_paper_table1())
+    tables.write_table(
+        df, csv_path, md_path, "Table 1: CFS-selected features per group (%), mean over folds",
+        note, corpus=corpus_label(note),
+    )
+    log(f"table 1 from {len(selections)} CFS selections")
+
+
+def make_result_tables(
+    per_fold_path: str | Path, outputs: Mapping[str, str], note: str, log: Log
+) -> None:
+    """Tables 2 and 3 (mean ± std over folds, the paper's values beside) and significance."""
+    from affectflow.evaluation import tables
+    from affectflow.evaluation.metrics import summary_table
+    from affectflow.evaluation.significance import significance_table
+
+    per_fold = pd.read_parquet(per_fold_path)
+    summary = summary_table(per_fold)
+    sig = significance_table(per_fold)
+    paper = tables.load_paper_results()
+    corpus = corpus_label(note)
+    with io.atomic_path(outputs["significance"]) as tmp:
+        sig.assign(corpus=corpus).to_csv(tmp, index=False)
+    t2 = tables.table2(summary, sig, paper)
+    t3 = tables.table3(summary, sig, paper)
+    tables.write_table(
+        t2, outputs["table2"], outputs["table2_md"],
+        "Table 2: three levels of valence and activation (%), mean ± std over folds",
+        note, corpus=corpus,
+    )
+    tables.write_table(
+        t3, outputs["table3"], outputs["table3_md"],
+        "Table 3: three, four and five clusters in emotional space (%), mean ± std over folds",
+        note, corpus=corpus,
+    )
+    log(f"tables 2 and 3 from {len(per_fold)} fold results")

@@ -1,0 +1,134 @@
+# Per-fold preparation (fold = held-out speaker). Every statistic comes from the training
+# speakers only; each artifact is its own job so it can be cached and rerun alone.
+
+
+rule split_fold:
+    input:
+        index="results/index/utterances.parquet",
+    output:
+        "results/folds/{fold}/split.json",
+    params:
+        utterances=config["corpus"]["utterances"],
+    log:
+        "logs/folds/{fold}/split.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    conda:
+        "../../envs/affectflow.yaml"
+    script:
+        "../scripts/split_fold.py"
+
+
+rule fit_normalizer:
+    input:
+        split="results/folds/{fold}/split.json",
+        audio=lld_files("audio"),
+        face=lld_files("face"),
+    output:
+        "results/folds/{fold}/normalizer.npz",
+    log:
+        "logs/folds/{fold}/normalizer.log",
+    benchmark:
+        "benchmarks/runs/folds/{fold}/normalizer.tsv"
+    threads: 1
+    resources:
+        mem_mb=lambda wildcards, input, attempt: max(2000, 4 * input.size_mb) * attempt,
+        runtime=30,
+    conda:
+        "../../envs/affectflow.yaml"
+    script:
+        "../scripts/fit_normalizer.py"
+
+
+rule fit_pfa:
+    input:
+        split="results/folds/{fold}/split.json",
+        normalizer="results/folds/{fold}/normalizer.npz",
+        face=lld_files("face"),
+    output:
+        "results/folds/{fold}/pfa.json",
+    params:
+        pfa=config["folds"]["pfa"],
+        seed=config["folds"]["seed"],
+    log:
+        "logs/folds/{fold}/pfa.log",
+    benchmark:
+        "benchmarks/runs/folds/{fold}/pfa.tsv"
+    threads: 1
+    resources:
+        mem_mb=lambda wildcards, input, attempt: max(2000, 4 * input.size_mb) * attempt,
+        runtime=30,
+    conda:
+        "../../envs/affectflow.yaml"
+    script:
+        "../scripts/fit_pfa.py"
+
+
+rule make_labels:
+    input:
+        index="results/index/utterances.parquet",
+        split="results/folds/{fold}/split.json",
+        excluded=expand("results/lld/{session}/excluded.tsv", session=SESSIONS),
+    output:
+        labels="results/folds/{fold}/labels.parquet",
+        clusters="results/folds/{fold}/clusters.json",
+    params:
+        utterances=config["corpus"]["utterances"],
+        seed=config["folds"]["seed"],
+    log:
+        "logs/folds/{fold}/labels.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../../envs/affectflow.yaml"
+    script:
+        "../scripts/make_labels.py"
+
+
+rule compute_functionals:
+    input:
+        split="results/folds/{fold}/split.json",
+        normalizer="results/folds/{fold}/normalizer.npz",
+        pfa="results/folds/{fold}/pfa.json",
+        audio=lld_files("audio"),
+        face=lld_files("face"),
+    output:
+        "results/folds/{fold}/functionals.parquet",
+    log:
+        "logs/folds/{fold}/functionals.log",
+    benchmark:
+        "benchmarks/runs/folds/{fold}/functionals.tsv"
+    threads: 1
+    resources:
+        mem_mb=lambda wildcards, input, attempt: max(2000, 6 * input.size_mb) * attempt,
+        runtime=30,
+    conda:
+        "../../envs/affectflow.yaml"
+    script:
+        "../scripts/compute_functionals.py"
+
+
+rule select_features:
+    input:
+        functionals="results/folds/{fold}/functionals.parquet",
+        labels="results/folds/{fold}/labels.parquet",
+    output:
+        "results/folds/{fold}/cfs/{task}.json",
+    params:
+        search_termination=config["selection"]["search_termination"],
+    log:
+        "logs/folds/{fold}/cfs_{task}.log",
+    benchmark:
+        "benchmarks/runs/folds/{fold}/cfs_{task}.tsv"
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=lambda wildcards, attempt: 30 * attempt,
+    conda:
+        "../../envs/affectflow.yaml"
+    script:
+        "../scripts/select_features.py"

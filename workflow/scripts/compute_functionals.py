@@ -1,0 +1,15 @@
+"""Rule compute_functionals: utterance functionals over the fold's normalised LLDs."""
+
+from affectflow import pipeline
+from affectflow.logs import job_log
+
+with job_log(snakemake.log[0]) as log:
+    pipeline.compute_fold_functionals(
+        snakemake.input.split,
+        snakemake.input.normalizer,
+        snakemake.input.pfa,
+        snakemake.input.audio,
+        snakemake.input.face,
+        snakemake.output[0],
+        log,
+    )
