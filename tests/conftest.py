@@ -59,7 +59,18 @@ def make_workdir(path: Path, config: dict) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Workflow directory after one complete `snakemake --cores 2` on the tiny corpus."""
+    """Workflow directory after one complete `snakemake --cores 2` on the tiny corpus.
+
+    AFFECTFLOW_TINY_RUN=<workdir> reuses a finished run instead (for developing tests).
+    """
+    reuse = os.environ.get("AFFECTFLOW_TINY_RUN")
+    if reuse:
+        return Path(reuse)
     workdir = make_workdir(tmp_path_factory.mktemp("tiny_run"), tiny_config())
     run_snakemake(workdir, "--cores", "2")
     return workdir
+
+
+def run_config(workdir: Path) -> dict:
+    """The config a workflow directory ran with."""
+    return yaml.safe_load((workdir / "config.yaml").read_text())

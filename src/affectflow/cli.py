@@ -72,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (AffectflowError, FileNotFoundError) as err:
+    except (AffectflowError, OSError, ValueError) as err:
         print(f"affectflow: error: {err}", file=sys.stderr)
         return 1
 
