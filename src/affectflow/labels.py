@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.cluster import KMeans
 from threadpoolctl import threadpool_limits
 
 from affectflow.folds import FoldSplit
@@ -53,7 +52,9 @@ def fit_clusters(va_train: np.ndarray, k: int, seed: int = 0, n_init: int = N_IN
     if len(va) < k:
         raise ValueError(f"{len(va)} training annotations cannot make {k} clusters")
     with threadpool_limits(limits=1):  # tiny problem: threads only add overhead and jitter
-        km = KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit(va)
+        from sklearn.cluster import KMeans  # imported here: sklearn is slow to import
+
+    km = KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit(va)
     centres = km.cluster_centers_
     return centres[np.lexsort((centres[:, 1], centres[:, 0]))]
 

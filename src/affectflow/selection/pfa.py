@@ -23,8 +23,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sklearn.cluster import KMeans
-from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
 
 N_FEATURES = 30
@@ -98,6 +96,8 @@ def fit_pfa(
 
     Runs single-threaded: the problem is small, and one thread keeps k-means reproducible.
     """
+    from sklearn.exceptions import ConvergenceWarning  # sklearn is slow to import: lazily
+
     with threadpool_limits(limits=1), warnings.catch_warnings():
         # duplicate loading rows can leave fewer distinct clusters; handled by the fallback
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -136,6 +136,8 @@ def _fit_pfa(
     loadings = eigvec[:, :q]
     flip = np.sign(loadings[np.argmax(np.abs(loadings), axis=0), np.arange(q)])
     loadings = loadings * np.where(flip == 0, 1.0, flip)
+
+    from sklearn.cluster import KMeans
 
     km = KMeans(n_clusters=n_features, n_init=n_init, random_state=seed).fit(loadings)
     labels = km.labels_
