@@ -20,6 +20,7 @@ $(STAMP): pyproject.toml constraints.txt
 
 demo: install
 	$(BIN)/snakemake --cores $(CORES)
+	$(BIN)/snakemake --report results/report.html
 	$(BIN)/python -m affectflow.summary results
 
 test: install

@@ -11,6 +11,9 @@ min_version("9.0")
 configfile: "config.yaml"
 
 
+report: "workflow/report/workflow.rst"
+
+
 validate_config(config, workflow.source_path("workflow/schemas/config.schema.yaml"))
 
 
@@ -20,6 +23,7 @@ include: "workflow/rules/lld.smk"
 include: "workflow/rules/folds.smk"
 include: "workflow/rules/models.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/final.smk"
 
 
 rule all:

@@ -30,6 +30,7 @@ def tiny_config(**overrides: object) -> dict:
     config["tasks"] = {task: list(clfs) for task, clfs in E2E_TASKS.items()}
     for net in ("lstm", "blstm"):
         config["models"][net] = dict(config["models"][net], max_epochs=15, patience=5)
+    config["final"] = {"tasks": ["valence3"], "classifiers": ["svm_vf", "blstm_vf", "svm_v"]}
     for key, value in overrides.items():
         config[key] = value
     return config

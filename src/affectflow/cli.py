@@ -1,4 +1,4 @@
-"""Command-line interface: ``affectflow synth``, ``affectflow index`` (more with later stages)."""
+"""Command-line interface: ``affectflow synth``, ``affectflow index``, ``affectflow predict``."""
 
 from __future__ import annotations
 
@@ -37,6 +37,20 @@ def _cmd_index(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from affectflow.predict import check_output_path, load_bundle, read_input, write_output
+
+    out = check_output_path(args.out)
+    bundle = load_bundle(args.bundle)
+    table = read_input(args.input, args.mocap)
+    result = bundle.predict(table, progress=not args.no_progress)
+    write_output(result, out)
+    n_conv = result["conversation"].nunique()
+    print(f"{len(result)} utterances of {n_conv} conversation(s), {bundle.task} "
+          f"({bundle.classifier}) -> {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``affectflow`` command."""
     parser = argparse.ArgumentParser(
@@ -64,6 +78,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=_cmd_index)
+
+    p = sub.add_parser(
+        "predict",
+        help="classify your own recordings with a final-model bundle (results/final/...)",
+    )
+    p.add_argument("--bundle", required=True, help="bundle folder, results/final/TASK/CLASSIFIER")
+    p.add_argument(
+        "--input",
+        required=True,
+        help="folder of one conversation's utterance wavs (in file-name order), or a CSV with "
+        "columns conversation, utterance, wav[, mocap] in order",
+    )
+    p.add_argument("--mocap", help="folder of MOCAP_rotated files named <wav name>.txt")
+    p.add_argument("--out", required=True, help="predictions to write (.csv or .parquet)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_predict)
     return parser
 
 

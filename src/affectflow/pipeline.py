@@ -49,16 +49,24 @@ def extract_lld(
     strict: bool,
     max_gap_frames: int,
     log: Log,
+    pitch_ceiling: float | None = None,
 ) -> None:
-    """One session's audio or face LLDs to Parquet, and the utterances left out to a TSV."""
-    from affectflow.features.audio import extract_session_audio
+    """One session's audio or face LLDs to Parquet, and the utterances left out to a TSV.
+
+    ``pitch_ceiling`` (audio only): upper limit of the pitch analysis in Hz (None: the default
+    of :mod:`affectflow.features.audio`, 600 Hz).
+    """
+    from affectflow.features.audio import PITCH_CEILING_HZ, extract_session_audio
     from affectflow.features.face import extract_session_face
 
     index = read_index(index_path, utterances)
     rows = index[index["session"] == session_number(session)]
     log(f"{kind} LLDs of {session}: {len(rows)} utterances ({utterances})")
     if kind == "audio":
-        excluded = extract_session_audio(rows, out_path, strict, log, label=session)
+        ceiling = PITCH_CEILING_HZ if pitch_ceiling is None else float(pitch_ceiling)
+        excluded = extract_session_audio(
+            rows, out_path, strict, log, label=session, pitch_ceiling=ceiling
+        )
     else:
         excluded = extract_session_face(
             rows, out_path, strict, max_gap_frames, log, label=session
@@ -215,9 +223,22 @@ def select_fold_features(
     log: Log,
 ) -> None:
     """CFS on the fold's training utterances for one task."""
+    X, y, names = training_matrix(functionals_path, labels_path, task)
+    write_cfs_selection(X, y, names, task, out_path, search_termination, log)
+
+
+def write_cfs_selection(
+    X: np.ndarray,
+    y: np.ndarray,
+    names: Sequence[str],
+    task: str,
+    out_path: str | Path,
+    search_termination: int,
+    log: Log,
+) -> None:
+    """CFS on a training matrix; ``{"task", "features", "merit"}`` to JSON."""
     from affectflow.selection.cfs import cfs_select_with_merit
 
-    X, y, names = training_matrix(functionals_path, labels_path, task)
     log(f"CFS for {task}: {X.shape[0]} training utterances x {X.shape[1]} features")
     selected, merit = cfs_select_with_merit(X, y, search_termination=search_termination)
     chosen = [names[i] for i in selected]
@@ -318,16 +339,10 @@ def train_fold_svm(
     log: Log,
 ) -> None:
     """Linear SMO SVM on the CFS-selected functionals of all training speakers."""
-    from affectflow.models.svm import SMOClassifier
-
-    rows, X, features = functional_sets(inputs, task)
-    train_rows = pd.concat([rows["train"], rows["validation"]], ignore_index=True)
-    X_train = np.vstack([X["train"], X["validation"]])
-    y_train = train_rows[task].to_numpy(np.int64)
-    log(f"SVM {task}: {len(y_train)} training utterances x {len(features)} features")
-    model = SMOClassifier(C=settings["C"], seed=seed + 1).fit(X_train, y_train)
+    rows, X, _ = functional_sets(inputs, task)
+    model, train_rows = fit_svm(rows, X, task, settings, seed, log)
     model.save(outputs["model"])
-    proba = full_columns(model.predict_proba(X["test"]), model.classes_, labels.n_classes(task))
+    proba = svm_proba(model, X["test"], task)
     write_predictions(
         prediction_frame(rows["test"], task, proba), outputs["predictions"], train_rows["utt_id"]
     )
@@ -345,28 +360,11 @@ def train_fold_rnn(
 ) -> None:
     """(B)LSTM over (dialog, speaker) utterance sequences; early stopping on the validation
     speaker, never the test speaker."""
-    from affectflow.models.rnn import RNNClassifier
-
-    rows, X, features = functional_sets(inputs, task)
-    seqs, ys = {}, {}
-    for role in ("train", "validation", "test"):
-        groups = sequences_by_speaker_dialog(rows[role])
-        seqs[role] = [X[role][g] for g in groups]
-        ys[role] = [rows[role][task].to_numpy(np.int64)[g] for g in groups]
-        rows[role] = rows[role].iloc[np.concatenate(groups)] if groups else rows[role]
+    rows, X, _ = functional_sets(inputs, task)
+    model, seqs, rows = fit_rnn(rows, X, task, bidirectional, settings, seed, log)
     name = "BLSTM" if bidirectional else "LSTM"
-    log(f"{name} {task}: {len(seqs['train'])} training / {len(seqs['validation'])} validation "
-        f"sequences, {len(features)} features")
-    model = RNNClassifier(bidirectional=bidirectional, seed=seed, **settings)
-    model.fit(
-        seqs["train"],
-        ys["train"],
-        seqs["validation"],
-        ys["validation"],
-        classes=range(labels.n_classes(task)),
-    )
     model.save(outputs["model"])
-    proba = np.vstack(model.predict_proba(seqs["test"]))
+    proba = rnn_proba(model, seqs["test"])
     write_predictions(
         prediction_frame(rows["test"], task, proba),
         outputs["predictions"],
@@ -508,6 +506,161 @@ def train_fold_hmm_lm(
 
 
 # ---------------------------------------------------------------------------------------------
+# models: fitting and scoring shared by the fold jobs, the final models and prediction
+
+#: Test speaker of the final models' pseudo-fold: none (every speaker trains).
+NO_TEST_SPEAKER = ""
+
+
+def fit_svm(
+    rows: Mapping[str, pd.DataFrame],
+    X: Mapping[str, np.ndarray],
+    task: str,
+    settings: Mapping[str, Any],
+    seed: int,
+    log: Log,
+) -> tuple[Any, pd.DataFrame]:
+    """SMO SVM on the training and validation speakers' functionals (from
+    :func:`functional_sets`); returns the model and its training rows."""
+    from affectflow.models.svm import SMOClassifier
+
+    train_rows = pd.concat([rows["train"], rows["validation"]], ignore_index=True)
+    X_train = np.vstack([X["train"], X["validation"]])
+    y_train = train_rows[task].to_numpy(np.int64)
+    log(f"SVM {task}: {len(y_train)} training utterances x {X_train.shape[1]} features")
+    model = SMOClassifier(C=settings["C"], seed=seed + 1).fit(X_train, y_train)
+    return model, train_rows
+
+
+def svm_proba(model: Any, X: np.ndarray, task: str) -> np.ndarray:
+    """Class scores of an SVM on all of the task's classes (one row per utterance)."""
+    return full_columns(model.predict_proba(X), model.classes_, labels.n_classes(task))
+
+
+def rnn_sequences(
+    rows: Mapping[str, pd.DataFrame], X: Mapping[str, np.ndarray], task: str
+) -> tuple[dict[str, list[np.ndarray]], dict[str, list[np.ndarray]], dict[str, pd.DataFrame]]:
+    """Per role: the (dialog, speaker) feature sequences, their labels, and the rows in
+    sequence order."""
+    seqs, ys, ordered = {}, {}, {}
+    for role in ("train", "validation", "test"):
+        groups = sequences_by_speaker_dialog(rows[role])
+        seqs[role] = [X[role][g] for g in groups]
+        ys[role] = [rows[role][task].to_numpy(np.int64)[g] for g in groups]
+        ordered[role] = rows[role].iloc[np.concatenate(groups)] if groups else rows[role]
+    return seqs, ys, ordered
+
+
+def fit_rnn(
+    rows: Mapping[str, pd.DataFrame],
+    X: Mapping[str, np.ndarray],
+    task: str,
+    bidirectional: bool,
+    settings: Mapping[str, Any],
+    seed: int,
+    log: Log,
+) -> tuple[Any, dict[str, list[np.ndarray]], dict[str, pd.DataFrame]]:
+    """(B)LSTM on the training speakers' sequences, early stopping on the validation
+    speaker's; returns the model, the sequences and the rows in sequence order per role."""
+    from affectflow.models.rnn import RNNClassifier
+
+    seqs, ys, ordered = rnn_sequences(rows, X, task)
+    name = "BLSTM" if bidirectional else "LSTM"
+    n_features = X["train"].shape[1]
+    log(f"{name} {task}: {len(seqs['train'])} training / {len(seqs['validation'])} validation "
+        f"sequences, {n_features} features")
+    model = RNNClassifier(bidirectional=bidirectional, seed=seed, **settings)
+    model.fit(
+        seqs["train"],
+        ys["train"],
+        seqs["validation"],
+        ys["validation"],
+        classes=range(labels.n_classes(task)),
+    )
+    return model, seqs, ordered
+
+
+def rnn_proba(model: Any, seqs: Sequence[np.ndarray]) -> np.ndarray:
+    """Class probabilities of every utterance of ``seqs``, stacked in sequence order."""
+    return np.vstack(model.predict_proba(seqs))
+
+
+def all_speakers_split(index: pd.DataFrame) -> FoldSplit:
+    """Pseudo-fold of the final models: every speaker trains and none is tested; the last
+    speaker in sorted order is the validation speaker ((B)LSTM early stopping only)."""
+    from affectflow.folds import speakers
+
+    names = speakers(index)
+    if len(names) < 2:
+        raise ValueError(f"final models need two speakers (one stops training), got {names}")
+    return FoldSplit(test=NO_TEST_SPEAKER, validation=names[-1], train=tuple(names))
+
+
+def split_final(index_path: str | Path, utterances: str, out_path: str | Path, log: Log) -> None:
+    """``split.json`` of the final models' pseudo-fold (see :func:`all_speakers_split`)."""
+    split = all_speakers_split(read_index(index_path, utterances))
+    io.write_json(split_to_json(split), out_path)
+    log(f"final models: {len(split.train)} training speakers, validation {split.validation}")
+
+
+def modality_columns(names: Sequence[str], modality: str) -> list[int]:
+    """Positions of the functional columns a modality uses: all (``vf``) or audio (``v``)."""
+    from affectflow.features.groups import is_face_channel
+
+    if modality == "vf":
+        return list(range(len(names)))
+    if modality == "v":
+        return [i for i, name in enumerate(names) if not is_face_channel(name)]
+    raise ValueError(f"modality must be 'vf' or 'v', got {modality!r}")
+
+
+def select_final_features(
+    functionals_path: str | Path,
+    labels_path: str | Path,
+    task: str,
+    modality: str,
+    out_path: str | Path,
+    search_termination: int,
+    log: Log,
+) -> None:
+    """CFS of the final models: all speakers; audio channels only for ``modality="v"``."""
+    X, y, names = training_matrix(functionals_path, labels_path, task)
+    keep = modality_columns(names, modality)
+    log(f"final CFS for {task} ({modality}): {len(keep)} of {len(names)} functionals")
+    write_cfs_selection(
+        X[:, keep], y, [names[i] for i in keep], task, out_path, search_termination, log
+    )
+
+
+def train_final(
+    inputs: Mapping[str, Any],
+    task: str,
+    classifier: str,
+    out_dir: str | Path,
+    settings: Mapping[str, Any],
+    seed: int,
+    context: Mapping[str, Any],
+    log: Log,
+) -> None:
+    """Final model of (task, classifier) on every speaker, written as a bundle directory
+    (:mod:`affectflow.bundle`); the fold recipe with no test speaker."""
+    from affectflow import bundle
+
+    family, _ = bundle.parse_classifier(classifier)
+    rows, X, _ = functional_sets(inputs, task)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if family == "svm":
+        model, _ = fit_svm(rows, X, task, settings, seed, log)
+    else:
+        model, _, _ = fit_rnn(rows, X, task, family == "blstm", settings, seed, log)
+        log(f"{classifier} {task}: best epoch {model.best_epoch_} on the validation speaker")
+    model.save(out / bundle.MODEL_FILES[family])
+    bundle.write_bundle(out, inputs, task, classifier, context)
+    log(f"bundle {out}: {len(rows['train']) + len(rows['validation'])} training utterances")
+
+
+# ---------------------------------------------------------------------------------------------
 # results
 
 
@@ -585,3 +738,46 @@ def make_result_tables(
         note, corpus=corpus,
     )
     log(f"tables 2 and 3 from {len(per_fold)} fold results")
+
+
+def make_figures(
+    per_fold_path: str | Path,
+    table1_path: str | Path,
+    fold_labels_path: str | Path,
+    clusters_path: str | Path,
+    index_path: str | Path,
+    outputs: Mapping[str, str],
+    note: str,
+    log: Log,
+) -> None:
+    """Result figures (PNG): the paper's Figure 2 for one fold (``outputs["annotations"]``),
+    Table 1 as stacked bars (``"table1"``) and, per task, confusion matrices summed over folds
+    (``"confusion_<task>"``) and F1 per fold (``"f1_<task>"``). ``note`` names the corpus."""
+    from affectflow.evaluation import figures
+    from affectflow.evaluation.metrics import summed_confusions
+    from affectflow.evaluation.tables import TASK_LABELS
+
+    fold = Path(fold_labels_path).parent.name
+    rows = pd.read_parquet(fold_labels_path)
+    index = pd.read_parquet(index_path, columns=["utt_id", "valence", "activation"])
+    train = rows[rows["split"] != "test"].merge(index, on="utt_id", how="left", validate="1:1")
+    clusters = io.read_json(clusters_path)["clusters3"]
+    if len(train) != clusters["n_train"] or train[["valence", "activation"]].isna().any().any():
+        raise ValueError(f"fold {fold}: training annotations do not match clusters.json")
+    figures.plot_annotation_clusters(
+        train[["valence", "activation"]].to_numpy(), np.asarray(clusters["centres"]),
+        outputs["annotations"], note,
+        title=f"Training annotations with cluster midpoints (fold {fold}, 3 clusters)",
+    )
+    figures.plot_table1(pd.read_csv(table1_path), outputs["table1"], note)
+    per_fold = pd.read_parquet(per_fold_path)
+    tasks = [key.removeprefix("confusion_") for key in outputs if key.startswith("confusion_")]
+    for task in tasks:
+        figures.plot_confusions(
+            summed_confusions(per_fold, task), labels.class_names(task),
+            outputs[f"confusion_{task}"], note,
+            title=f"{TASK_LABELS.get(task, task)}: confusion matrices (summed over folds, "
+            "row-normalised)",
+        )
+        figures.plot_per_fold_f1(per_fold, task, outputs[f"f1_{task}"], note)
+    log(f"figures: Figure 2 of fold {fold} ({len(train)} annotations), Table 1, {len(tasks)} tasks")

@@ -90,6 +90,8 @@ def corpus_note():
 
 
 def get_final_outputs():
+    from affectflow.bundle import bundle_dirs
+
     return [
         "results/index/utterances.parquet",
         "results/index/excluded.tsv",
@@ -100,6 +102,10 @@ def get_final_outputs():
         "results/metrics/per_fold.parquet",
         "results/tables/table2.csv",
         "results/tables/table3.csv",
+        "results/figures/figure2.png",
+        "results/figures/table1.png",
+        *expand("results/figures/{kind}_{task}.png", kind=("confusion", "f1"), task=TASKS),
+        *bundle_dirs(config),  # final models (final.smk); none if final.classifiers is []
     ]
 
 

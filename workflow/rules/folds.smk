@@ -1,5 +1,8 @@
 # Per-fold preparation (fold = held-out speaker). Every statistic comes from the training
 # speakers only; each artifact is its own job so it can be cached and rerun alone.
+# Resources: the jobs that load the frame-level LLDs of all sessions ask for memory in
+# proportion to them (their Parquet size is about their float32 size in memory); every limit
+# grows with the attempt, so a job killed for memory or time gets more when it is retried.
 
 
 rule split_fold:
@@ -13,8 +16,8 @@ rule split_fold:
         "logs/folds/{fold}/split.log",
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=5,
+        mem_mb=lambda wildcards, attempt: 1000 * attempt,
+        runtime=lambda wildcards, attempt: 5 * attempt,
     conda:
         "../../envs/affectflow.yaml"
     script:
@@ -35,7 +38,7 @@ rule fit_normalizer:
     threads: 1
     resources:
         mem_mb=lambda wildcards, input, attempt: max(2000, 4 * input.size_mb) * attempt,
-        runtime=30,
+        runtime=lambda wildcards, attempt: 30 * attempt,
     conda:
         "../../envs/affectflow.yaml"
     script:
@@ -59,7 +62,7 @@ rule fit_pfa:
     threads: 1
     resources:
         mem_mb=lambda wildcards, input, attempt: max(2000, 4 * input.size_mb) * attempt,
-        runtime=30,
+        runtime=lambda wildcards, attempt: 30 * attempt,
     conda:
         "../../envs/affectflow.yaml"
     script:
@@ -81,8 +84,8 @@ rule make_labels:
         "logs/folds/{fold}/labels.log",
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=10,
+        mem_mb=lambda wildcards, attempt: 1000 * attempt,
+        runtime=lambda wildcards, attempt: 10 * attempt,
     conda:
         "../../envs/affectflow.yaml"
     script:
@@ -105,7 +108,7 @@ rule compute_functionals:
     threads: 1
     resources:
         mem_mb=lambda wildcards, input, attempt: max(2000, 6 * input.size_mb) * attempt,
-        runtime=30,
+        runtime=lambda wildcards, attempt: 30 * attempt,
     conda:
         "../../envs/affectflow.yaml"
     script:
@@ -126,7 +129,7 @@ rule select_features:
         "benchmarks/runs/folds/{fold}/cfs_{task}.tsv"
     threads: 1
     resources:
-        mem_mb=3000,
+        mem_mb=lambda wildcards, input, attempt: max(3000, 4 * input.size_mb) * attempt,
         runtime=lambda wildcards, attempt: 30 * attempt,
     conda:
         "../../envs/affectflow.yaml"

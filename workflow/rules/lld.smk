@@ -1,6 +1,12 @@
 # Low-level descriptors per session. Cached between workflows (`--cache`): two experiments
 # over the same corpus share them. (Snakemake forbids `benchmark:` on cached rules; the job
-# logs carry start/end times instead.)
+# logs carry start/end times instead.) The extraction streams one utterance at a time, so its
+# memory does not grow with the session; limits grow with the attempt.
+#
+# The cache key (Snakemake's provenance hash) covers the rule's script, its params and the
+# upstream jobs, but not wildcards: the session therefore is a param too, or every session
+# would share one cache entry. It does not cover the affectflow package either: after changing
+# the LLD code, clear the cache ($SNAKEMAKE_OUTPUT_CACHE) or run without --cache.
 
 
 rule extract_audio_lld:
@@ -9,8 +15,10 @@ rule extract_audio_lld:
     output:
         multiext("results/lld/{session}/audio", ".parquet", ".excluded.tsv"),
     params:
+        session=lambda wildcards: wildcards.session,
         utterances=config["corpus"]["utterances"],
         strict=config["strict"],
+        pitch_ceiling=config["lld"]["pitch_ceiling"],
     cache: "omit-software"
     conda:
         "../../envs/affectflow.yaml"
@@ -18,7 +26,7 @@ rule extract_audio_lld:
         "logs/lld/{session}/audio.log",
     threads: 1
     resources:
-        mem_mb=1500,
+        mem_mb=lambda wildcards, attempt: 1500 * attempt,
         runtime=lambda wildcards, attempt: 30 * attempt,
     script:
         "../scripts/extract_lld.py"
@@ -30,6 +38,7 @@ rule extract_face_lld:
     output:
         multiext("results/lld/{session}/face", ".parquet", ".excluded.tsv"),
     params:
+        session=lambda wildcards: wildcards.session,
         utterances=config["corpus"]["utterances"],
         strict=config["strict"],
         max_gap_frames=config["lld"]["max_gap_frames"],
@@ -40,7 +49,7 @@ rule extract_face_lld:
         "logs/lld/{session}/face.log",
     threads: 1
     resources:
-        mem_mb=1500,
+        mem_mb=lambda wildcards, attempt: 1500 * attempt,
         runtime=lambda wildcards, attempt: 30 * attempt,
     script:
         "../scripts/extract_lld.py"
@@ -56,8 +65,8 @@ rule collect_lld_exclusions:
         "logs/lld/{session}/excluded.log",
     threads: 1
     resources:
-        mem_mb=500,
-        runtime=5,
+        mem_mb=lambda wildcards, attempt: 500 * attempt,
+        runtime=lambda wildcards, attempt: 5 * attempt,
     conda:
         "../../envs/affectflow.yaml"
     script:

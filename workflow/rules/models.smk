@@ -1,5 +1,12 @@
 # The classifiers of Tables 2 and 3, one job per (task, classifier, fold). Each family reads
 # only its own config block, so changing e.g. a BLSTM knob reruns only the BLSTM jobs.
+#
+# All four rules are in the group "models": on a cluster (profiles/slurm, `group-components`)
+# several of these short jobs are bundled into one submission, run one after another. Local
+# runs ignore groups ("Group jobs: inactive"), so the grouping never changes a result.
+# Resources: memory scales with the inputs a job reads (the HMMs read the frame-level LLDs, the
+# other families the per-fold functionals) and, like the time limit, with the attempt, so a job
+# killed for exceeding either is resubmitted with more (`retries` in the profiles).
 
 
 rule train_hmm:
@@ -21,6 +28,8 @@ rule train_hmm:
         "logs/models/{task}/hmm_{modality}/{fold}.log",
     benchmark:
         "benchmarks/runs/models/{task}/hmm_{modality}/{fold}.tsv"
+    group:
+        "models"
     threads: 1
     resources:
         mem_mb=lambda wildcards, input, attempt: max(2000, 6 * input.size_mb) * attempt,
@@ -43,10 +52,12 @@ rule train_hmm_lm:
         hmm_lm=config["models"]["hmm_lm"],
     log:
         "logs/models/{task}/hmm_lm_vf/{fold}.log",
+    group:
+        "models"
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=10,
+        mem_mb=lambda wildcards, attempt: 1000 * attempt,
+        runtime=lambda wildcards, attempt: 10 * attempt,
     conda:
         "../../envs/affectflow.yaml"
     script:
@@ -69,9 +80,11 @@ rule train_svm:
         "logs/models/{task}/svm_vf/{fold}.log",
     benchmark:
         "benchmarks/runs/models/{task}/svm_vf/{fold}.tsv"
+    group:
+        "models"
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=lambda wildcards, input, attempt: max(2000, 4 * input.size_mb) * attempt,
         runtime=lambda wildcards, attempt: 30 * attempt,
     conda:
         "../../envs/affectflow.yaml"
@@ -95,10 +108,20 @@ rule train_rnn:
         "logs/models/{task}/{net}_vf/{fold}.log",
     benchmark:
         "benchmarks/runs/models/{task}/{net}_vf/{fold}.tsv"
+    group:
+        "models"
     threads: 1
     resources:
-        mem_mb=3000,
-        runtime=lambda wildcards, attempt: 60 * attempt,
+        mem_mb=lambda wildcards, input, attempt: max(3000, 4 * input.size_mb) * attempt,
+        # One fold at IEMOCAP scale: about a CPU minute per initialisation and 100 epochs
+        # (benchmarks/rnn.md). Limit: 4x that, at least an hour.
+        runtime=lambda wildcards, attempt: attempt
+        * max(
+            60,
+            4
+            * config["models"][wildcards.net]["n_init"]
+            * -(-config["models"][wildcards.net]["max_epochs"] // 100),
+        ),
         gpu=lambda wildcards: int(config["models"][wildcards.net]["device"] == "cuda"),
     conda:
         "../../envs/affectflow.yaml"

@@ -8,11 +8,12 @@ with job_log(snakemake.log[0]) as log:
     pipeline.extract_lld(
         kind,
         index_path=snakemake.input.index,
-        session=snakemake.wildcards.session,
+        session=snakemake.params.session,
         out_path=snakemake.output[0],
         excluded_path=snakemake.output[1],
         utterances=snakemake.params.utterances,
         strict=snakemake.params.strict,
         max_gap_frames=snakemake.params.get("max_gap_frames", 0),
+        pitch_ceiling=snakemake.params.get("pitch_ceiling"),
         log=log,
     )

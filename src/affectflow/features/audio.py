@@ -3,7 +3,8 @@
 Per frame: 12 MFCC, 27 mel filterbank (MFB) energies, pitch and energy (41 LLDs,
 :data:`affectflow.features.groups.AUDIO_LLDS`), 50 ms window, 25 ms shift. Praat calls:
 
-- ``Sound: To Pitch (ac)``: time step 0.025 s, pitch floor 60 Hz, ceiling 600 Hz, the other
+- ``Sound: To Pitch (ac)``: time step 0.025 s, pitch floor 60 Hz, ceiling 600 Hz (config
+  ``lld.pitch_ceiling``; the ceiling does not change the analysis window), the other
   arguments Praat's defaults (15 candidates, not very accurate, silence threshold 0.03,
   voicing threshold 0.45, octave cost 0.01, octave-jump cost 0.35, voiced/unvoiced cost 0.14).
   Its window is 3 periods of the floor: 3 / 60 Hz = 50 ms. ``pitch`` is F0 in Hz, NaN on
@@ -88,10 +89,10 @@ def _to_grid(src_t: np.ndarray, values: np.ndarray, n: int, nearest: bool) -> np
     return values[j - 1] * (1.0 - w) + values[j] * w
 
 
-def _pitch(x: np.ndarray, rate: int, n: int) -> np.ndarray:
+def _pitch(x: np.ndarray, rate: int, n: int, ceiling: float) -> np.ndarray:
     snd = _sound(x, rate, n, _pad_samples(_PITCH_PHYSICAL_S, rate))
     pitch = snd.to_pitch_ac(
-        time_step=grid.SHIFT_S, pitch_floor=PITCH_FLOOR_HZ, pitch_ceiling=PITCH_CEILING_HZ
+        time_step=grid.SHIFT_S, pitch_floor=PITCH_FLOOR_HZ, pitch_ceiling=ceiling
     )
     f0 = pitch.selected_array["frequency"].astype(np.float64)
     f0[f0 <= 0] = np.nan
@@ -117,18 +118,23 @@ def _mel_mfcc_energy(x: np.ndarray, rate: int, n: int) -> tuple[np.ndarray, ...]
     )
 
 
-def audio_lld_array(x: np.ndarray, rate: int) -> np.ndarray:
-    """The 41 LLDs of samples ``x`` as a float32 ``(n_frames, 41)`` array (AUDIO_LLDS order)."""
+def audio_lld_array(
+    x: np.ndarray, rate: int, *, pitch_ceiling: float = PITCH_CEILING_HZ
+) -> np.ndarray:
+    """The 41 LLDs of samples ``x`` as a float32 ``(n_frames, 41)`` array (AUDIO_LLDS order);
+    ``pitch_ceiling`` (Hz) is the pitch analysis's upper limit (the floor stays 60 Hz)."""
     n = grid.n_frames_for_samples(x.size, rate)
     mfcc, mfb, energy = _mel_mfcc_energy(x, rate, n)
-    pitch = _pitch(x, rate, n)
+    pitch = _pitch(x, rate, n, pitch_ceiling)
     return np.hstack([mfcc, mfb, pitch, energy]).astype(np.float32)
 
 
-def _audio_table(wav_path: str | Path, utt_id: str) -> pa.Table:
+def _audio_table(
+    wav_path: str | Path, utt_id: str, pitch_ceiling: float = PITCH_CEILING_HZ
+) -> pa.Table:
     x, rate = read_wav(wav_path)
     try:
-        values = audio_lld_array(x, rate)
+        values = audio_lld_array(x, rate, pitch_ceiling=pitch_ceiling)
     except parselmouth.PraatError as err:
         raise CorpusError(wav_path, f"Praat analysis failed: {err}") from err
     return grid.frame_table(utt_id, values, AUDIO_SCHEMA)
@@ -147,6 +153,7 @@ def extract_session_audio(
     *,
     log_every: int = 100,
     label: str | None = None,
+    pitch_ceiling: float = PITCH_CEILING_HZ,
 ) -> pd.DataFrame:
     """Write the audio LLDs of ``utterances`` (columns utt_id, wav) to one zstd Parquet file.
 
@@ -155,10 +162,11 @@ def extract_session_audio(
     CorpusError in ``strict`` mode; otherwise the utterance is left out and returned in the
     excluded table (utt_id, file, line, reason). ``log`` gets a progress line every
     ``log_every`` utterances (``label`` defaults to the output folder's name).
+    ``pitch_ceiling``: upper limit (Hz) of the pitch analysis (config ``lld.pitch_ceiling``).
     """
     label = label or Path(out_path).parent.name
     rows = utterances[["utt_id", "wav"]].itertuples(index=False)
-    jobs = ((u, lambda u=u, w=w: _audio_table(w, u)) for u, w in rows)
+    jobs = ((u, lambda u=u, w=w: _audio_table(w, u, pitch_ceiling)) for u, w in rows)
     return grid.write_session(
         out_path, AUDIO_SCHEMA, jobs, len(utterances), strict, log, f"audio {label}", log_every
     )

@@ -1,0 +1,390 @@
+"""Emotion classes of new recordings from a final-model bundle (``affectflow predict``).
+
+The path is the workflow's, through the same functions: LLDs on the 25 ms grid
+(:mod:`affectflow.features.audio`, :func:`affectflow.features.face.extract_face_lld`) -> the
+bundle's normaliser -> functionals (:func:`affectflow.fold_data.fold_functionals`) -> the
+bundle's CFS selection -> the model (:func:`affectflow.pipeline.svm_proba` /
+:func:`~affectflow.pipeline.rnn_proba`).
+
+- Audio is z-standardised with the bundle's statistics (all training speakers).
+- Face coordinates are speaker-normalised with each conversation's own mean face, as a fold
+  does for its test speaker (unsupervised; no label needed).
+- An audio-only bundle (``*_v``) ignores MOCAP files and gets an all-NaN face, so its
+  functionals still come from the same function; its selected features are all audio.
+- Wavs at another rate or with several channels are converted to 16 kHz mono
+  (:func:`affectflow.features.wav.read_wav_any`), with a notice.
+
+Input: conversations, each an ordered list of utterances (wav, and a MOCAP_rotated file for a
+bundle that needs the face). The (B)LSTM sees each conversation as one sequence in that order;
+the SVM classifies every utterance on its own.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from affectflow import bundle as bundles
+from affectflow import fold_data, io, pipeline
+from affectflow.errors import AffectflowError, CorpusError
+from affectflow.features import grid
+from affectflow.features.groups import FACE_COORDS
+from affectflow.normalize import Normalizer, _nan_mean
+from affectflow.selection.pfa import PFAResult
+
+#: Columns of an utterance table (see :func:`utterance_table`).
+INPUT_COLUMNS: tuple[str, ...] = ("conversation", "utterance", "wav", "mocap")
+#: Inputs with at least this many utterances get a progress bar.
+PROGRESS_MIN = 20
+#: Prefix of the face "speaker" of a conversation (never a corpus speaker id).
+_CONVERSATION = "conversation:"
+
+Notice = Callable[[str], None]
+PathList = Sequence[str | Path]
+
+
+class PredictError(AffectflowError):
+    """The input cannot be predicted with this bundle (says what to do instead)."""
+
+
+def _stderr(message: str) -> None:
+    print(f"affectflow: {message}", file=sys.stderr, flush=True)
+
+
+@dataclass
+class Bundle:
+    """A loaded final-model bundle (:func:`load_bundle`)."""
+
+    path: Path
+    manifest: dict[str, Any]
+    normalizer: Normalizer
+    pfa: PFAResult
+    features: list[str]
+    model: Any
+
+    @property
+    def task(self) -> str:
+        """The task, e.g. ``valence3``."""
+        return self.manifest["task"]
+
+    @property
+    def classifier(self) -> str:
+        """The classifier, e.g. ``blstm_vf``."""
+        return self.manifest["classifier"]
+
+    @property
+    def needs_face(self) -> bool:
+        """Whether every utterance needs a MOCAP_rotated file."""
+        return bool(self.manifest["needs_face"])
+
+    @property
+    def classes(self) -> list[dict[str, Any]]:
+        """id, key, name and meaning of every class."""
+        return self.manifest["classes"]
+
+    def predict(
+        self,
+        utterances: pd.DataFrame | PathList,
+        mocap: str | Path | PathList | None = None,
+        *,
+        log: Notice | None = None,
+        progress: bool = True,
+    ) -> pd.DataFrame:
+        """One row per utterance: conversation, utterance, class_id, class_name, one
+        probability column ``p_<class key>`` per class, and the meaning of the class.
+
+        ``utterances``: wav paths (one conversation, in order) or a table, see
+        :func:`utterance_table`; ``mocap``: a folder of ``<wav stem>.txt`` files or one path
+        per utterance. ``log`` gets the conversion notices (default: stderr).
+        """
+        table = utterance_table(utterances, mocap)
+        return predict_table(self, table, log=log or _stderr, progress=progress)
+
+
+def load_bundle(path: str | Path, device: str | None = None) -> Bundle:
+    """Load a bundle directory, refusing an incomplete one or one from another affectflow
+    major.minor version (:class:`affectflow.bundle.BundleError`). ``device``: for a (B)LSTM
+    (default: the saved one, CPU when CUDA is absent)."""
+    root = Path(path)
+    manifest = bundles.read_manifest(root)
+    files = manifest["files"]
+    features = list(bundles.check_features(manifest, io.read_json(root / files["features"])))
+    model = _load_model(manifest["family"], root / files["model"], device)
+    if model.n_features_in_ != len(features):
+        raise bundles.BundleError(
+            f"{root}: the model takes {model.n_features_in_} features, the manifest lists "
+            f"{len(features)}"
+        )
+    return Bundle(
+        path=root,
+        manifest=manifest,
+        normalizer=Normalizer.load(root / files["normalizer"]),
+        pfa=PFAResult.from_json(io.read_json(root / files["pfa"])),
+        features=features,
+        model=model,
+    )
+
+
+def _load_model(family: str, path: Path, device: str | None) -> Any:
+    if family == "svm":
+        from affectflow.models.svm import SMOClassifier
+
+        return SMOClassifier.load(path)
+    from affectflow.models.rnn import RNNClassifier
+
+    return RNNClassifier.load(path, device=device)
+
+
+# --------------------------------------------------------------------------------- input
+
+
+def _optional_paths(values: Sequence[Any]) -> list[str | None]:
+    """Paths as strings; empty, NaN and None become None."""
+    out: list[str | None] = []
+    for v in values:
+        missing = v is None or (isinstance(v, float) and np.isnan(v)) or str(v).strip() == ""
+        out.append(None if missing else str(v))
+    return out
+
+
+def _mocap_column(df: pd.DataFrame, mocap: str | Path | PathList | None) -> list[str | None]:
+    """Each utterance's MOCAP file: the table's ``mocap`` column, else ``mocap`` (a folder of
+    ``<wav stem>.txt`` files, or one path per utterance)."""
+    given = _optional_paths(df["mocap"]) if "mocap" in df else [None] * len(df)
+    if mocap is None:
+        return given
+    if isinstance(mocap, str | Path):
+        folder = Path(mocap)
+        if not folder.is_dir():
+            raise PredictError(f"{folder}: --mocap must be a folder of <wav name>.txt files")
+        stems = [Path(w).stem for w in df["wav"]]
+        return [g or str(folder / f"{s}.txt") for g, s in zip(given, stems, strict=True)]
+    paths = _optional_paths(list(mocap))
+    if len(paths) != len(df):
+        raise PredictError(f"{len(paths)} mocap paths for {len(df)} utterances")
+    return [g or p for g, p in zip(given, paths, strict=True)]
+
+
+def utterance_table(
+    utterances: pd.DataFrame | PathList, mocap: str | Path | PathList | None = None
+) -> pd.DataFrame:
+    """The utterances to predict, in order: conversation, utterance, wav, mocap (or None).
+
+    A table needs a ``wav`` column; ``conversation`` defaults to the first wav's folder name
+    (one conversation), ``utterance`` to the wav's file stem. A list holds wav paths.
+    """
+    if isinstance(utterances, pd.DataFrame):
+        df = utterances.reset_index(drop=True).copy()
+    else:
+        df = pd.DataFrame({"wav": [str(p) for p in utterances]})
+    if "wav" not in df:
+        raise PredictError("the utterance table needs a 'wav' column")
+    if df.empty:
+        raise PredictError("no utterances to predict")
+    df["wav"] = df["wav"].astype(str)
+    if "conversation" not in df:
+        df["conversation"] = Path(df["wav"].iloc[0]).parent.name or "conversation"
+    if "utterance" not in df:
+        df["utterance"] = [Path(w).stem for w in df["wav"]]
+    df["conversation"] = df["conversation"].astype(str)
+    df["utterance"] = df["utterance"].astype(str)
+    df["mocap"] = _mocap_column(df, mocap)
+    return df[list(INPUT_COLUMNS)]
+
+
+def read_input(path: str | Path, mocap: str | Path | None = None) -> pd.DataFrame:
+    """The CLI's ``--input``: a folder of wavs (one conversation named after the folder, in
+    file-name order) or a CSV file with columns ``conversation, utterance, wav[, mocap]`` in
+    order (relative paths are relative to the CSV file)."""
+    p = Path(path)
+    if p.is_dir():
+        wavs = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() == ".wav")
+        if not wavs:
+            raise PredictError(f"{p}: no .wav files in this folder")
+        df = pd.DataFrame({"conversation": p.resolve().name,
+                           "utterance": [w.stem for w in wavs], "wav": [str(w) for w in wavs]})
+        return utterance_table(df, mocap)
+    if p.is_file() and p.suffix.lower() == ".csv":
+        df = pd.read_csv(p, dtype=str, keep_default_na=False)
+        missing = [c for c in ("conversation", "utterance", "wav") if c not in df]
+        if missing:
+            raise PredictError(f"{p}: missing column(s) {', '.join(missing)} "
+                               "(expected conversation, utterance, wav[, mocap])")
+        for col in ("wav", "mocap"):
+            if col in df:
+                df[col] = [str(p.parent / v) if v else v for v in df[col]]
+        return utterance_table(df, mocap)
+    raise PredictError(f"{p}: --input must be a folder of wav files or a .csv file "
+                       "(columns conversation, utterance, wav[, mocap])")
+
+
+def check_face_input(bundle: Bundle, table: pd.DataFrame) -> None:
+    """A bundle that needs the face refuses utterances without a readable MOCAP file."""
+    if not bundle.needs_face:
+        return
+    alternative = bundles.audio_only(bundle.classifier)
+    advice = (f"train the audio-only variant {alternative} (config final.classifiers) "
+              "instead, or pass its bundle")
+    lacking = table[table["mocap"].isna()]
+    if len(lacking):
+        raise PredictError(
+            f"bundle {bundle.classifier} needs --mocap (MOCAP_rotated files) for every "
+            f"utterance; {len(lacking)} of {len(table)} have none (e.g. "
+            f"{lacking['utterance'].iloc[0]}); {advice}"
+        )
+    absent = [m for m in table["mocap"] if not Path(m).is_file()]
+    if absent:
+        raise PredictError(
+            f"bundle {bundle.classifier} needs a MOCAP_rotated file for every utterance; "
+            f"{len(absent)} not found, e.g. {absent[0]}; {advice}"
+        )
+
+
+# ------------------------------------------------------------------------------ features
+
+
+def _audio_frames(wav: str, key: str, lld: Mapping[str, Any], notice: Notice) -> pd.DataFrame:
+    """Audio LLD frames of one wav (converted to 16 kHz mono if needed), with the bundle's
+    LLD settings (config ``lld``)."""
+    import parselmouth
+
+    from affectflow.features.audio import AUDIO_SCHEMA, audio_lld_array
+    from affectflow.features.wav import read_wav_any
+
+    x, rate = read_wav_any(wav, notice)
+    options = {"pitch_ceiling": float(lld["pitch_ceiling"])} if "pitch_ceiling" in lld else {}
+    try:
+        values = audio_lld_array(x, rate, **options)
+    except parselmouth.PraatError as err:
+        raise CorpusError(wav, f"Praat analysis failed: {err}") from err
+    frames = grid.frame_table(key, values, AUDIO_SCHEMA).to_pandas()
+    frames.attrs["duration"] = x.size / rate
+    return frames
+
+
+def _face_frames(mocap: str | None, key: str, duration: float, n: int,
+                 lld: Mapping[str, Any]) -> pd.DataFrame:
+    """Face LLD frames of one utterance, or all-NaN frames when ``mocap`` is None."""
+    from affectflow.features.face import FACE_SCHEMA, extract_face_lld
+
+    if mocap is None:
+        nan = np.full((n, len(FACE_COORDS)), np.nan, dtype=np.float32)
+        return grid.frame_table(key, nan, FACE_SCHEMA).to_pandas()
+    return extract_face_lld(mocap, key, duration, int(lld["max_gap_frames"]))
+
+
+def extract_lld(
+    table: pd.DataFrame,
+    keys: Sequence[str],
+    use_face: bool,
+    lld: Mapping[str, Any],
+    notice: Notice,
+    progress: bool = True,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Aligned audio and face frame tables (as :func:`affectflow.fold_data.load_lld` gives
+    them) of the utterances of ``table``, under the utterance ids ``keys``; ``lld``: the
+    bundle's config ``lld`` section."""
+    audio, face = [], []
+    rows = zip(keys, table["wav"], table["mocap"], strict=True)
+    bar = tqdm(rows, total=len(keys), desc="LLDs", unit="utt", file=sys.stderr,
+               disable=not progress or len(keys) < PROGRESS_MIN)
+    for key, wav, mocap in bar:
+        a = _audio_frames(wav, key, lld, notice)
+        f = _face_frames(mocap if use_face else None, key, a.attrs["duration"], len(a), lld)
+        if len(f) != len(a):
+            raise CorpusError(mocap, f"{len(f)} face frames for {len(a)} audio frames of {wav}")
+        audio.append(a)
+        face.append(f)
+    return _frames(audio), _frames(face)
+
+
+def _frames(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    df = pd.concat(parts, ignore_index=True)
+    df["utt_id"] = df["utt_id"].astype(str)
+    return df
+
+
+def with_face_means(
+    normalizer: Normalizer, face: pd.DataFrame, speakers: dict[str, str]
+) -> Normalizer:
+    """The normaliser plus the mean face of each new speaker (a conversation), computed
+    like :func:`affectflow.normalize.fit_normalizer` does for a fold's test speaker."""
+    codes, uniques = pd.factorize(face["utt_id"].map(speakers))
+    values = face[list(FACE_COORDS)].to_numpy()
+    means = dict(normalizer.face_speaker_mean)
+    means.update({str(s): _nan_mean(values[codes == k]) for k, s in enumerate(uniques)})
+    return replace(normalizer, face_speaker_mean=means)
+
+
+def functionals(
+    bundle: Bundle, table: pd.DataFrame, notice: Notice, progress: bool = True
+) -> np.ndarray:
+    """The bundle's selected functionals of every utterance of ``table``, in order."""
+    keys = [f"utt{i:07d}" for i in range(len(table))]
+    speakers = {k: _CONVERSATION + c for k, c in zip(keys, table["conversation"], strict=True)}
+    lld = bundle.manifest["config"]["lld"]
+    audio, face = extract_lld(table, keys, bundle.needs_face, lld, notice, progress)
+    normalizer = with_face_means(bundle.normalizer, face, speakers)
+    frame = fold_data.fold_functionals(audio, face, normalizer, bundle.pfa, utt_speaker=speakers)
+    return frame.set_index("utt_id").loc[keys, bundle.features].to_numpy(np.float64)
+
+
+# ------------------------------------------------------------------------------- predict
+
+
+def model_proba(bundle: Bundle, X: np.ndarray, conversations: pd.Series) -> np.ndarray:
+    """Class probabilities; a (B)LSTM reads each conversation as one sequence in order."""
+    if bundle.manifest["family"] == "svm":
+        return pipeline.svm_proba(bundle.model, X, bundle.task)
+    conv = conversations.to_numpy()
+    groups = [np.flatnonzero(conv == c) for c in pd.unique(conv)]
+    proba = np.empty((len(X), len(bundle.classes)))
+    proba[np.concatenate(groups)] = pipeline.rnn_proba(bundle.model, [X[g] for g in groups])
+    return proba
+
+
+def output_frame(bundle: Bundle, table: pd.DataFrame, proba: np.ndarray) -> pd.DataFrame:
+    """The prediction table (see :meth:`Bundle.predict`)."""
+    pred = proba.argmax(axis=1)
+    out = pd.DataFrame({"conversation": table["conversation"].to_numpy(),
+                        "utterance": table["utterance"].to_numpy(),
+                        "class_id": pred.astype(np.int64)})
+    out["class_name"] = [bundle.classes[i]["name"] for i in pred]
+    for c in bundle.classes:
+        out[f"p_{c['key']}"] = proba[:, c["id"]]
+    out["meaning"] = [bundle.classes[i]["meaning"] for i in pred]
+    return out
+
+
+def predict_table(
+    bundle: Bundle, table: pd.DataFrame, *, log: Notice = _stderr, progress: bool = True
+) -> pd.DataFrame:
+    """Predict the utterances of an :func:`utterance_table`."""
+    check_face_input(bundle, table)
+    X = functionals(bundle, table, log, progress)
+    return output_frame(bundle, table, model_proba(bundle, X, table["conversation"]))
+
+
+def check_output_path(path: str | Path) -> Path:
+    """``--out`` must end in .csv or .parquet."""
+    p = Path(path)
+    if p.suffix.lower() not in (".csv", ".parquet"):
+        raise PredictError(f"{p}: --out must end in .csv or .parquet")
+    return p
+
+
+def write_output(df: pd.DataFrame, path: str | Path) -> None:
+    """Write the predictions as CSV or Parquet (by extension), atomically."""
+    p = check_output_path(path)
+    if p.suffix.lower() == ".parquet":
+        io.write_parquet(df, p)
+        return
+    with io.atomic_path(p) as tmp:
+        df.to_csv(tmp, index=False)

@@ -1,0 +1,129 @@
+"""The whole DAG on the tiny corpus through SLURM (profiles/slurm) equals the local run.
+
+Marker `cluster`: needs the local single-node SLURM of tests/cluster (started, and stopped
+afterwards, by the session fixture; skipped with the reason where it cannot be installed). The
+run uses the repository's SLURM profile unchanged, with the per-job caps fitted to the node
+(tests.cluster.slurm.local_cluster_args) and the SLURM logs of successful jobs kept, in a fresh
+workflow directory with the same config as the shared local `tiny_run`. Checks:
+
+- every prediction, the per-fold metrics and the result tables equal the local run's exactly
+  (grouping and SLURM execution change nothing);
+- the jobs ran under SLURM: every SLURM job id the plugin reported has the log SLURM wrote for
+  it (.snakemake/slurm_logs/.../<id>.log), and those SLURM still remembers (squeue, MinJobAge)
+  are COMPLETED and carry the run's name;
+- the profile's bundling took effect: model, fold and report jobs ran in group jobs, far fewer
+  SLURM jobs than Snakemake jobs.
+
+Measured on the 2-core development machine: see docs/cluster.md ("The whole workflow").
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.cluster.slurm import job_records, local_cluster_args, slurm_env, slurm_session
+from tests.conftest import REPO, make_workdir, tiny_config
+
+pytestmark = pytest.mark.cluster
+
+PROFILE = REPO / "profiles" / "slurm"
+SNAKEMAKE = Path(sys.executable).with_name("snakemake")
+COMPARED = [
+    "results/metrics/per_fold.parquet",
+    "results/tables/table1.csv",
+    "results/tables/table2.csv",
+    "results/tables/table3.csv",
+    "results/tables/significance.csv",
+]
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster() -> Iterator[None]:
+    """A running local SLURM cluster for the whole session (skips where impossible)."""
+    yield from slurm_session()
+
+
+@pytest.fixture(scope="module")
+def slurm_run(slurm_cluster: None, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """One complete run of the tiny DAG through the SLURM executor."""
+    workdir = make_workdir(tmp_path_factory.mktemp("slurm_run"), tiny_config())
+    cmd = [
+        str(SNAKEMAKE),
+        "--workflow-profile", str(PROFILE),
+        "--snakefile", str(REPO / "Snakefile"),
+        "--directory", str(workdir),
+        *local_cluster_args(),
+        "--slurm-keep-successful-logs",
+    ]  # fmt: skip
+    env = dict(slurm_env(), PYTHONHASHSEED="0")
+    start = time.monotonic()
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1800, env=env)
+    seconds = time.monotonic() - start
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, f"snakemake failed ({proc.returncode}):\n{log[-10000:]}"
+    print(f"\nSLURM run of the tiny DAG: {seconds:.0f} s")  # shown with pytest -s
+    return {"workdir": workdir, "log": log, "seconds": seconds}
+
+
+def test_results_equal_the_local_run(slurm_run: dict, tiny_run: Path) -> None:
+    work: Path = slurm_run["workdir"]
+    predictions = sorted((tiny_run / "results/models").rglob("predictions.parquet"))
+    assert predictions
+    for path in predictions:
+        rel = path.relative_to(tiny_run)
+        pd.testing.assert_frame_equal(
+            pd.read_parquet(work / rel), pd.read_parquet(path), check_exact=True
+        )
+    for rel in COMPARED:
+        if rel.endswith(".parquet"):
+            pd.testing.assert_frame_equal(
+                pd.read_parquet(work / rel), pd.read_parquet(tiny_run / rel), check_exact=True
+            )
+        else:
+            assert (work / rel).read_text() == (tiny_run / rel).read_text(), rel
+
+
+def test_jobs_ran_under_slurm_in_bundles(slurm_run: dict) -> None:
+    work: Path = slurm_run["workdir"]
+    log: str = slurm_run["log"]
+    submitted = dict(re.findall(r"Job (\d+) has been submitted with SLURM jobid (\d+)", log))
+    slurm_ids = set(submitted.values())
+    assert slurm_ids and all(i.isdigit() for i in slurm_ids)
+    assert len(slurm_ids) == len(submitted)  # one SLURM job per (group) job
+
+    # The log SLURM wrote for each job (sbatch --output), kept by --slurm-keep-successful-logs.
+    logs = {p.stem: p for p in (work / ".snakemake" / "slurm_logs").rglob("*.log")}
+    assert slurm_ids <= set(logs), sorted(slurm_ids - set(logs))
+    kinds = Counter(logs[i].relative_to(work / ".snakemake" / "slurm_logs").parts[0]
+                    for i in slurm_ids)  # fmt: skip
+    assert kinds["group_models"] >= 1, kinds
+    assert kinds["group_folds"] >= 1, kinds
+    assert kinds["group_report"] >= 1, kinds
+
+    # SLURM's own records (squeue remembers finished jobs for MinJobAge, 300 s): the later
+    # jobs of the run, all COMPLETED, all submitted by this run.
+    run_id = re.search(r"SLURM run ID: (\S+)", log)
+    assert run_id, log[-3000:]
+    records = job_records(run_id.group(1))
+    assert records, "squeue lists no job of the run"
+    assert {r["id"] for r in records} <= slurm_ids
+    assert {r["state"] for r in records} == {"COMPLETED"}, records
+
+    # Bundling: far fewer SLURM jobs than Snakemake jobs.
+    total = re.search(r"^total\s+(\d+)$", log, re.MULTILINE)
+    assert total, log[:3000]
+    n_jobs = int(total.group(1)) - 1  # without the target rule `all` (run locally)
+    print(
+        f"\n{n_jobs} Snakemake jobs in {len(slurm_ids)} SLURM jobs "
+        f"({dict(sorted(kinds.items()))}), {slurm_run['seconds']:.0f} s"
+    )
+    assert len(slurm_ids) < n_jobs / 3, (len(slurm_ids), n_jobs)

@@ -1,0 +1,174 @@
+# Final models for `affectflow predict`: the fold recipe on a pseudo-fold in results/final/prep/
+# where every speaker trains and none is tested (the last speaker in sorted order is held out
+# for (B)LSTM early stopping only). The same stage functions and scripts as a fold; then one
+# self-contained bundle per (task, classifier) in results/final/{task}/{classifier}/.
+
+import affectflow.bundle as final_bundle
+from affectflow.labels import TASKS as ALL_TASKS
+
+
+rule final_split:
+    input:
+        index="results/index/utterances.parquet",
+    output:
+        "results/final/prep/split.json",
+    params:
+        utterances=config["corpus"]["utterances"],
+    log:
+        "logs/final/split.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    conda:
+        "../../envs/affectflow.yaml"
+    script:
+        "../scripts/train_final.py"
+
+
+rule final_normalizer:
+    input:
+        split="results/final/prep/split.json",
+        audio=lld_files("audio"),
+        face=lld_files("face"),
+    output:
+        "results/final/prep/normalizer.npz",
+    log:
+        "logs/final/normalizer.log",
+    threads: 1
+    resources:
+        mem_mb=lambda wildcards, input, attempt: max(2000, 4 * input.size_mb) * attempt,
+        runtime=30,
+    conda:
+        "../../envs/affectflow.yaml"
+    script:
+        "../scripts/fit_normalizer.py"
+
+
+rule final_pfa:
+    input:
+        split="results/final/prep/split.json",
+        normalizer="results/final/prep/normalizer.npz",
+        face=lld_files("face"),
+    output:
+        "results/final/prep/pfa.json",
+    params:
+        pfa=config["folds"]["pfa"],
+        seed=config["folds"]["seed"],
+    log:
+        "logs/final/pfa.log",
+    threads: 1
+    resources:
+        mem_mb=lambda wildcards, input, attempt: max(2000, 4 * input.size_mb) * attempt,
+        runtime=30,
+    conda:
+        "../../envs/affectflow.yaml"
+    script:
+        "../scripts/fit_pfa.py"
+
+
+rule final_labels:
+    input:
+        index="results/index/utterances.parquet",
+        split="results/final/prep/split.json",
+        excluded=expand("results/lld/{session}/excluded.tsv", session=SESSIONS),
+    output:
+        labels="results/final/prep/labels.parquet",
+        clusters="results/final/prep/clusters.json",
+    params:
+        utterances=config["corpus"]["utterances"],
+        seed=config["folds"]["seed"],
+    log:
+        "logs/final/labels.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../../envs/affectflow.yaml"
+    script:
+        "../scripts/make_labels.py"
+
+
+rule final_functionals:
+    input:
+        split="results/final/prep/split.json",
+        normalizer="results/final/prep/normalizer.npz",
+        pfa="results/final/prep/pfa.json",
+        audio=lld_files("audio"),
+        face=lld_files("face"),
+    output:
+        "results/final/prep/functionals.parquet",
+    log:
+        "logs/final/functionals.log",
+    threads: 1
+    resources:
+        mem_mb=lambda wildcards, input, attempt: max(2000, 6 * input.size_mb) * attempt,
+        runtime=30,
+    conda:
+        "../../envs/affectflow.yaml"
+    script:
+        "../scripts/compute_functionals.py"
+
+
+rule final_select:
+    input:
+        functionals="results/final/prep/functionals.parquet",
+        labels="results/final/prep/labels.parquet",
+    output:
+        "results/final/prep/cfs/{task}_{modality}.json",
+    wildcard_constraints:
+        task="|".join(ALL_TASKS),
+        modality="vf|v",
+    params:
+        search_termination=config["selection"]["search_termination"],
+    log:
+        "logs/final/cfs_{task}_{modality}.log",
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=lambda wildcards, attempt: 30 * attempt,
+    conda:
+        "../../envs/affectflow.yaml"
+    script:
+        "../scripts/train_final.py"
+
+
+rule train_final:
+    input:
+        functionals="results/final/prep/functionals.parquet",
+        cfs="results/final/prep/cfs/{task}_{modality}.json",
+        split="results/final/prep/split.json",
+        labels="results/final/prep/labels.parquet",
+        clusters="results/final/prep/clusters.json",
+        normalizer="results/final/prep/normalizer.npz",
+        pfa="results/final/prep/pfa.json",
+        metrics=lambda wildcards: final_bundle.metrics_inputs(
+            config, wildcards.task, f"{wildcards.family}_{wildcards.modality}"
+        ),
+    output:
+        directory("results/final/{task}/{family}_{modality}"),
+    wildcard_constraints:
+        task="|".join(ALL_TASKS),
+        family="svm|lstm|blstm",
+        modality="vf|v",
+    params:
+        settings=lambda wildcards: config["models"][wildcards.family],
+        seed=config["models"]["seed"],
+        sections=lambda wildcards: final_bundle.config_sections(config, wildcards.family),
+        note=corpus_note(),
+    log:
+        "logs/final/{task}/{family}_{modality}.log",
+    benchmark:
+        "benchmarks/runs/final/{task}/{family}_{modality}.tsv"
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=lambda wildcards, attempt: 60 * attempt,
+        gpu=lambda wildcards: int(
+            wildcards.family != "svm" and config["models"][wildcards.family]["device"] == "cuda"
+        ),
+    conda:
+        "../../envs/affectflow.yaml"
+    script:
+        "../scripts/train_final.py"
