@@ -5,6 +5,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CORES ?= all
 PYTEST_ARGS ?=
+# Tests `make test` selects; .ci/run adds the cluster tests when it could start the local SLURM.
+PYTEST_MARKERS ?= not bench and not cluster
+# `make bench`: the whole workflow at this preset's scale on this many cores (benchmarks/scale.md;
+# iemocap: well over 30 minutes and about 8 GB of disk; demo: minutes).
+SCALE_PRESET ?= iemocap
+SCALE_CORES ?= 2
 
 .PHONY: install demo test bench lint clean
 
@@ -26,10 +32,11 @@ demo: install
 test: install
 	$(BIN)/ruff check .
 	$(BIN)/snakemake --lint
-	$(BIN)/pytest -m "not bench and not cluster" $(PYTEST_ARGS)
+	$(BIN)/pytest -m "$(PYTEST_MARKERS)" $(PYTEST_ARGS)
 
 bench: install
 	$(BIN)/pytest -m bench $(PYTEST_ARGS)
+	$(BIN)/python benchmarks/bench_scale.py --preset $(SCALE_PRESET) --cores $(SCALE_CORES)
 
 lint: install
 	$(BIN)/ruff check .

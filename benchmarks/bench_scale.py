@@ -16,7 +16,8 @@ Per job the script reads
   benchmark file (the cached LLD rules, which Snakemake forbids to benchmark, and the small
   bookkeeping rules),
 
-and writes a Markdown report: per stage (corpus, LLD, folds, models, report) and per rule the
+and writes a Markdown report: per stage (corpus, LLD, folds, models, final models, report:
+tables and figures) and per rule the
 number of jobs, the summed job wall time, CPU time and peak memory where known, and the
 stage's span on the clock (first start to last finish; stages overlap in a parallel run).
 
@@ -50,7 +51,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 
-#: Stage of each rule (rules not listed here count as "report": tables, figures, summaries).
+#: Stage of each rule (see stage_of for the others).
 STAGES = {
     "synthesize_corpus": "corpus",
     "index_corpus": "corpus",
@@ -68,13 +69,24 @@ STAGES = {
     "train_svm": "models",
     "train_rnn": "models",
 }
-STAGE_ORDER = ["corpus", "lld", "folds", "models", "report"]
+STAGE_ORDER = ["corpus", "lld", "folds", "models", "final", "report"]
+
+
+def stage_of(rule: str) -> str:
+    """The stage of a rule: STAGES, the final models' rules (final.smk), else "report"."""
+    if rule in STAGES:
+        return STAGES[rule]
+    if rule.startswith("final_") or rule == "train_final":
+        return "final"
+    return "report"
+
 
 _STAMP = re.compile(r"^\[(\w{3} \w{3} +\d+ \d\d:\d\d:\d\d \d{4})\]$")
 _RULE = re.compile(r"^(?:local)?rule (\w+):$")
 _JOBID = re.compile(r"^\s+jobid: (\d+)$")
 _BENCH = re.compile(r"^\s+benchmark: (\S+)$")
 _FINISHED = re.compile(r"^Finished jobid: (\d+)")
+_MEM = re.compile(r"^\s+resources: .*\bmem_mb=(\d+)")
 
 
 @dataclass
@@ -88,6 +100,7 @@ class Job:
     wall_s: float | None = None  # from the benchmark file (more precise than the log)
     cpu_s: float | None = None
     max_rss_mb: float | None = None
+    mem_mb: int | None = None  # what the rule asked for (resources: mem_mb)
 
     @property
     def seconds(self) -> float:
@@ -103,6 +116,7 @@ class Summary:
     cpu_s: float = 0.0
     cpu_jobs: int = 0
     max_rss_mb: float = 0.0
+    mem_mb: int = 0
     start: float = float("inf")
     end: float = float("-inf")
     rules: set[str] = field(default_factory=set)
@@ -115,6 +129,8 @@ class Summary:
             self.cpu_jobs += 1
         if job.max_rss_mb is not None:
             self.max_rss_mb = max(self.max_rss_mb, job.max_rss_mb)
+        if job.mem_mb is not None:
+            self.mem_mb = max(self.mem_mb, job.mem_mb)
         self.start = min(self.start, job.start)
         self.end = max(self.end, job.end or job.start)
         self.rules.add(job.rule)
@@ -135,6 +151,8 @@ def parse_snakemake_log(path: Path) -> list[Job]:
             last = jobs[m.group(1)] = Job(rule=rule, start=stamp)
         elif (m := _BENCH.match(line)) and last is not None:
             last.benchmark = m.group(1)
+        elif (m := _MEM.match(line)) and last is not None:
+            last.mem_mb = int(m.group(1))
         elif (m := _FINISHED.match(line)) and stamp is not None and m.group(1) in jobs:
             jobs[m.group(1)].end = stamp
             rule, last = None, None
@@ -200,7 +218,7 @@ def report(
     stages: dict[str, Summary] = defaultdict(Summary)
     rules: dict[str, Summary] = defaultdict(Summary)
     for job in jobs:
-        stages[STAGES.get(job.rule, "report")].add(job)
+        stages[stage_of(job.rule)].add(job)
         rules[job.rule].add(job)
     t0 = min((s.start for s in stages.values()), default=0.0)
     job_s = sum(s.seconds for s in stages.values())
@@ -214,15 +232,27 @@ def report(
         f"Python {platform.python_version()}, {platform.system()} {platform.release()}; "
         f"1-minute load average {load[0]:.1f} at the start, {load[1]:.1f} at the end "
         "(other work on the machine inflates the wall times; CPU times are the jobs' own)",
-        f"- jobs: {len(jobs)}; whole run {_clock(wall_s)} wall ({wall_s:,.0f} s), "
-        f"{cpu_s:,.0f} CPU s in Snakemake and all jobs (getrusage); summed job time "
-        f"{job_s:,.0f} s",
+        f"- jobs: {len(jobs)}; whole run {_clock(wall_s)} wall ({wall_s:,.0f} s), "(
+            f"{cpu_s:,.0f} CPU s in Snakemake and all jobs (getrusage); " if cpu_s else ""
+        )
+        + f"summed job time {job_s:,.0f} s",
         f"- disk: corpus {disk_mb(workdir / 'resources'):,.0f} MB, results "
         f"{disk_mb(workdir / 'results'):,.0f} MB "
         f"(LLDs {disk_mb(workdir / 'results' / 'lld'):,.0f} MB, folds "
         f"{disk_mb(workdir / 'results' / 'folds'):,.0f} MB, models "
         f"{disk_mb(workdir / 'results' / 'models'):,.0f} MB)",
         "",
+        *(
+            []
+            if preset == "iemocap"
+            else [
+                f"> **Preset `{preset}`, not IEMOCAP scale.** These figures check the script and "
+                "show the shape of the run on a small corpus; the IEMOCAP-scale measurement is "
+                "`make bench SCALE_PRESET=iemocap` (or `benchmarks/bench_scale.py --preset "
+                "iemocap`).",
+                "",
+            ]
+        ),
         "## Per stage",
         "",
         "Job s: summed wall time of the stage's jobs (benchmark file, else the Snakemake log's "
@@ -247,15 +277,19 @@ def report(
         "",
         "## Per rule",
         "",
-        "| rule | stage | jobs | job s | mean s | max s | CPU s | peak RSS MB |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "Asked MB: the largest `mem_mb` the rule's jobs asked for (first attempt), to compare "
+        "with the peak RSS.",
+        "",
+        "| rule | stage | jobs | job s | mean s | max s | CPU s | peak RSS MB | asked MB |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     longest = {r: max(j.seconds for j in jobs if j.rule == r) for r in rules}
     for name, s in sorted(rules.items(), key=lambda kv: -kv[1].seconds):
         out.append(
-            f"| {name} | {STAGES.get(name, 'report')} | {s.jobs} | {s.seconds:,.1f} | "
+            f"| {name} | {stage_of(name)} | {s.jobs} | {s.seconds:,.1f} | "
             f"{s.seconds / s.jobs:,.1f} | {longest[name]:,.1f} | "
-            f"{_fmt(s.cpu_s if s.cpu_jobs else None, 1)} | {_fmt(s.max_rss_mb or None)} |"
+            f"{_fmt(s.cpu_s if s.cpu_jobs else None, 1)} | {_fmt(s.max_rss_mb or None)} | "
+            f"{_fmt(s.mem_mb or None)} |"
         )
     return "\n".join(out) + "\n"
 

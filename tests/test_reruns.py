@@ -22,9 +22,12 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
+from affectflow.features.audio import PITCH_CEILING_HZ, audio_lld_array
+from affectflow.features.groups import AUDIO_LLDS
 from tests.conftest import run_snakemake
 
 pytestmark = pytest.mark.e2e
@@ -208,3 +211,19 @@ def test_audio_lld_knob_reruns_from_audio_llds_down(
 
     direct = [j for j in jobs if j.rule == "extract_audio_lld"]
     assert keys(jobs) == keys(downstream_closure(tiny_run, direct))
+
+
+def test_pitch_ceiling_reaches_the_pitch_analysis() -> None:
+    """The knob is real: a 300 Hz tone has pitch ~300 Hz under the default ceiling (600 Hz) and
+    none (or another value) under a 200 Hz ceiling; the other 40 LLDs do not change."""
+    rate = 16000
+    t = np.arange(int(0.5 * rate)) / rate
+    x = 0.3 * np.sin(2 * np.pi * 300.0 * t)
+    default = audio_lld_array(x, rate)
+    assert np.array_equal(default, audio_lld_array(x, rate, pitch_ceiling=PITCH_CEILING_HZ))
+    low = audio_lld_array(x, rate, pitch_ceiling=200.0)
+    pitch = list(AUDIO_LLDS).index("pitch")
+    assert np.nanmedian(default[:, pitch]) == pytest.approx(300.0, rel=0.02)
+    assert not np.allclose(low[:, pitch], default[:, pitch], equal_nan=True)
+    others = [i for i in range(len(AUDIO_LLDS)) if i != pitch]
+    assert np.array_equal(low[:, others], default[:, others])
