@@ -159,6 +159,17 @@ def parse_snakemake_log(path: Path) -> list[Job]:
     return [job for job in jobs.values() if job.rule != "all"]
 
 
+def elapsed_seconds(workdir: Path) -> float | None:
+    """The "Elapsed time" Snakemake logged at the end of the latest run, if any."""
+    logs = sorted((workdir / ".snakemake" / "log").glob("*.snakemake.log"))
+    if not logs:
+        return None
+    m = re.search(r"^Elapsed time: (\d+):(\d\d):(\d\d(?:\.\d+)?)$", logs[-1].read_text(), re.M)
+    if m is None:
+        return None
+    return int(m.group(1)) * 3600 + int(m.group(2)) * 60 + float(m.group(3))
+
+
 def read_benchmark(path: Path) -> tuple[float, float | None, float | None]:
     """Wall seconds, CPU seconds and peak RSS (MB) from a Snakemake benchmark file."""
     lines = path.read_text().splitlines()
@@ -211,7 +222,7 @@ def report(
     wall_s: float,
     cpu_s: float,
     workdir: Path,
-    load: tuple[float, float],
+    load: tuple[float, float] | None,
     command: str,
 ) -> str:
     """The Markdown report of one run."""
@@ -222,6 +233,12 @@ def report(
         rules[job.rule].add(job)
     t0 = min((s.start for s in stages.values()), default=0.0)
     job_s = sum(s.seconds for s in stages.values())
+    cpu_part = f"{cpu_s:,.0f} CPU s in Snakemake and all jobs (getrusage); " if cpu_s else ""
+    load_part = (
+        f"1-minute load average {load[0]:.1f} at the start, {load[1]:.1f} at the end "
+        if load
+        else "load average not recorded (--report-only) "
+    )
 
     out = [
         f"# Workflow scale run: preset `{preset}`, --cores {cores}",
@@ -230,12 +247,10 @@ def report(
         "",
         f"- machine: {platform.machine()}, {os.cpu_count()} logical cores visible, "
         f"Python {platform.python_version()}, {platform.system()} {platform.release()}; "
-        f"1-minute load average {load[0]:.1f} at the start, {load[1]:.1f} at the end "
-        "(other work on the machine inflates the wall times; CPU times are the jobs' own)",
-        f"- jobs: {len(jobs)}; whole run {_clock(wall_s)} wall ({wall_s:,.0f} s), "(
-            f"{cpu_s:,.0f} CPU s in Snakemake and all jobs (getrusage); " if cpu_s else ""
-        )
-        + f"summed job time {job_s:,.0f} s",
+        f"{load_part}(other work on the machine inflates the wall times; CPU times are the "
+        "jobs' own)",
+        f"- jobs: {len(jobs)}; whole run {_clock(wall_s)} wall ({wall_s:,.0f} s), "
+        f"{cpu_part}summed job time {job_s:,.0f} s",
         f"- disk: corpus {disk_mb(workdir / 'resources'):,.0f} MB, results "
         f"{disk_mb(workdir / 'results'):,.0f} MB "
         f"(LLDs {disk_mb(workdir / 'results' / 'lld'):,.0f} MB, folds "
@@ -347,8 +362,10 @@ def main() -> None:
         if proc.returncode != 0:
             raise SystemExit(f"snakemake failed ({proc.returncode}); workdir kept: {workdir}")
     jobs = collect(workdir)
-    if args.report_only and jobs:
-        wall = max(j.end or j.start for j in jobs) - min(j.start for j in jobs)
+    if args.report_only:
+        wall = elapsed_seconds(workdir) or (
+            max(j.end or j.start for j in jobs) - min(j.start for j in jobs) if jobs else 0.0
+        )
     text = report(
         jobs,
         preset=args.preset,
@@ -356,7 +373,7 @@ def main() -> None:
         wall_s=wall,
         cpu_s=cpu,
         workdir=workdir,
-        load=(load_start, os.getloadavg()[0]),
+        load=None if args.report_only else (load_start, os.getloadavg()[0]),
         command=shown,
     )
     args.out.write_text(text)

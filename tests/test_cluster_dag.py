@@ -1,20 +1,23 @@
 """The whole DAG on the tiny corpus through SLURM (profiles/slurm) equals the local run.
 
-Marker `cluster`: needs the local single-node SLURM of tests/cluster (started, and stopped
-afterwards, by the session fixture; skipped with the reason where it cannot be installed). The
-run uses the repository's SLURM profile unchanged, with the per-job caps fitted to the node
+The first two tests only read the workflow: every rule sizes its SLURM jobs itself, and the
+(B)LSTM jobs ask for a GPU exactly when configured for CUDA. The others (marker `cluster`) need
+the local single-node SLURM of tests/cluster (started, and stopped afterwards, by the session
+fixture; skipped with the reason where it cannot be installed). The run uses the repository's
+SLURM profile unchanged, with the per-job caps fitted to the node
 (tests.cluster.slurm.local_cluster_args) and the SLURM logs of successful jobs kept, in a fresh
 workflow directory with the same config as the shared local `tiny_run`. Checks:
 
 - every prediction, the per-fold metrics and the result tables equal the local run's exactly
   (grouping and SLURM execution change nothing);
 - the jobs ran under SLURM: every SLURM job id the plugin reported has the log SLURM wrote for
-  it (.snakemake/slurm_logs/.../<id>.log), and those SLURM still remembers (squeue, MinJobAge)
-  are COMPLETED and carry the run's name;
-- the profile's bundling took effect: model, fold and report jobs ran in group jobs, far fewer
-  SLURM jobs than Snakemake jobs.
+  it (.snakemake/slurm_logs/.../<id>.log, written by the plugin's job step inside the
+  allocation), and those SLURM still remembers (squeue, MinJobAge) are COMPLETED and carry the
+  run's name;
+- the profile's bundling took effect: model, fold, LLD and report jobs ran in group jobs, far
+  fewer SLURM jobs than Snakemake jobs.
 
-Measured on the 2-core development machine: see docs/cluster.md ("The whole workflow").
+Timing (about 10 minutes on 2 cores): docs/cluster.md, "The whole workflow on SLURM".
 """
 
 from __future__ import annotations
@@ -31,9 +34,7 @@ import pandas as pd
 import pytest
 
 from tests.cluster.slurm import job_records, local_cluster_args, slurm_env, slurm_session
-from tests.conftest import REPO, make_workdir, tiny_config
-
-pytestmark = pytest.mark.cluster
+from tests.conftest import REPO, make_workdir, run_snakemake, tiny_config
 
 PROFILE = REPO / "profiles" / "slurm"
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
@@ -44,6 +45,35 @@ COMPARED = [
     "results/tables/table3.csv",
     "results/tables/significance.csv",
 ]
+
+
+def test_every_rule_declares_threads_memory_and_runtime() -> None:
+    """What a rule asks of SLURM is its own, not the profile's defaults; no rule or profile names
+    a partition or an account (cluster-specific, given on the command line: docs/cluster.md)."""
+    rules = {}
+    for path in sorted((REPO / "workflow" / "rules").glob("*.smk")):
+        text = path.read_text()
+        for match in re.finditer(r"^rule (\w+):\n(.*?)(?=^rule |\Z)", text, re.S | re.M):
+            rules[match.group(1)] = match.group(2)
+    assert len(rules) > 20, sorted(rules)
+    for name, body in rules.items():
+        for key in ("threads:", "mem_mb=", "runtime="):
+            assert key in body, f"rule {name} does not declare {key}"
+    for path in [*(REPO / "workflow").rglob("*.smk"), *(REPO / "profiles").rglob("*.yaml")]:
+        code = [line for line in path.read_text().splitlines() if not line.lstrip().startswith("#")]
+        for word in ("slurm_partition", "slurm_account", "partition", "account"):
+            assert not any(word in line for line in code), f"{path}: {word}"
+
+
+def test_rnn_jobs_ask_for_a_gpu_only_with_cuda(tmp_path: Path) -> None:
+    """models.<net>.device: cuda gives that network's jobs gpu=1 (sbatch --gpus=1), cpu/auto 0."""
+    workdir = make_workdir(tmp_path / "w", tiny_config())
+    plan = run_snakemake(workdir, "-n", "--config", "models={blstm: {device: cuda}}").stdout
+    gpus: dict[str, set[str]] = {"lstm": set(), "blstm": set()}
+    for job in re.findall(r"rule train_rnn:\n(.*?)Shell command", plan, re.S):
+        net = re.search(r"wildcards: .*net=(\w+)", job).group(1)
+        gpus[net].add(re.search(r"resources: .*\bgpu=(\d+)", job).group(1))
+    assert gpus == {"lstm": {"0"}, "blstm": {"1"}}, gpus
 
 
 @pytest.fixture(scope="session")
@@ -74,6 +104,7 @@ def slurm_run(slurm_cluster: None, tmp_path_factory: pytest.TempPathFactory) -> 
     return {"workdir": workdir, "log": log, "seconds": seconds}
 
 
+@pytest.mark.cluster
 def test_results_equal_the_local_run(slurm_run: dict, tiny_run: Path) -> None:
     work: Path = slurm_run["workdir"]
     predictions = sorted((tiny_run / "results/models").rglob("predictions.parquet"))
@@ -92,10 +123,11 @@ def test_results_equal_the_local_run(slurm_run: dict, tiny_run: Path) -> None:
             assert (work / rel).read_text() == (tiny_run / rel).read_text(), rel
 
 
+@pytest.mark.cluster
 def test_jobs_ran_under_slurm_in_bundles(slurm_run: dict) -> None:
     work: Path = slurm_run["workdir"]
     log: str = slurm_run["log"]
-    submitted = dict(re.findall(r"Job (\d+) has been submitted with SLURM jobid (\d+)", log))
+    submitted = dict(re.findall(r"Job (\S+) has been submitted with SLURM jobid (\d+)", log))
     slurm_ids = set(submitted.values())
     assert slurm_ids and all(i.isdigit() for i in slurm_ids)
     assert len(slurm_ids) == len(submitted)  # one SLURM job per (group) job
