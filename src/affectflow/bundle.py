@@ -24,6 +24,12 @@ import pandas as pd
 from affectflow import __version__, io, labels
 from affectflow.config import config_hash
 from affectflow.errors import AffectflowError
+from affectflow.targets import (  # noqa: F401 (re-exported: the bundle API)
+    bundle_dirs,
+    config_sections,
+    final_tasks,
+    metrics_inputs,
+)
 
 FORMAT = "affectflow-bundle"
 FORMAT_VERSION = 1
@@ -51,38 +57,6 @@ def parse_classifier(name: str) -> tuple[str, str]:
     if family not in FAMILIES or modality not in MODALITIES:
         raise ValueError(f"unknown final classifier {name!r}; expected one of {CLASSIFIERS}")
     return family, modality
-
-
-def final_tasks(config: Mapping[str, Any]) -> list[str]:
-    """Tasks of the final models: config ``final.tasks``, or every task of ``tasks``."""
-    tasks = config["final"]["tasks"]
-    return list(config["tasks"]) if tasks is None else list(tasks)
-
-
-def bundle_dirs(config: Mapping[str, Any]) -> list[str]:
-    """Bundle folders of every configured final (task, classifier); none without classifiers."""
-    return [f"results/final/{task}/{classifier}"
-            for task in final_tasks(config) for classifier in config["final"]["classifiers"]]
-
-
-def metrics_inputs(config: Mapping[str, Any], task: str, classifier: str) -> list[str]:
-    """The cross-validation metrics file, when the run cross-validates (task, classifier)."""
-    if classifier in config["tasks"].get(task, []):
-        return ["results/metrics/per_fold.parquet"]
-    return []
-
-
-def config_sections(config: Mapping[str, Any], family: str) -> dict[str, Any]:
-    """Config sections a bundle of ``family`` depends on (stored and hashed in its manifest)."""
-    models = config["models"]
-    return {
-        "corpus": config["corpus"],
-        "strict": config["strict"],
-        "lld": config["lld"],
-        "folds": config["folds"],
-        "selection": config["selection"],
-        "models": {"seed": models["seed"], family: models[family]},
-    }
 
 
 def audio_only(classifier: str) -> str:

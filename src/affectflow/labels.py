@@ -22,8 +22,8 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from affectflow.folds import FoldSplit
+from affectflow.targets import TASKS
 
-TASKS: tuple[str, ...] = ("valence3", "activation3", "clusters3", "clusters4", "clusters5")
 CLUSTER_KS: dict[str, int] = {"clusters3": 3, "clusters4": 4, "clusters5": 5}
 LOW_MEDIUM_BORDER = 2.25
 MEDIUM_HIGH_BORDER = 3.75

@@ -4,6 +4,7 @@
 from pathlib import Path
 
 from affectflow.corpus.layout import resolve_root
+from affectflow.targets import bundle_dirs
 
 
 def is_synthetic():
@@ -90,8 +91,6 @@ def corpus_note():
 
 
 def get_final_outputs():
-    from affectflow.bundle import bundle_dirs
-
     return [
         "results/index/utterances.parquet",
         "results/index/excluded.tsv",

@@ -3,8 +3,7 @@
 # for (B)LSTM early stopping only). The same stage functions and scripts as a fold; then one
 # self-contained bundle per (task, classifier) in results/final/{task}/{classifier}/.
 
-import affectflow.bundle as final_bundle
-from affectflow.labels import TASKS as ALL_TASKS
+import affectflow.targets as final_targets
 
 
 rule final_split:
@@ -19,7 +18,7 @@ rule final_split:
     threads: 1
     resources:
         mem_mb=1000,
-        runtime=5,
+        runtime=lambda wildcards, attempt: 5 * attempt,
     conda:
         "../../envs/affectflow.yaml"
     script:
@@ -38,7 +37,7 @@ rule final_normalizer:
     threads: 1
     resources:
         mem_mb=lambda wildcards, input, attempt: max(2000, 4 * input.size_mb) * attempt,
-        runtime=30,
+        runtime=lambda wildcards, attempt: 30 * attempt,
     conda:
         "../../envs/affectflow.yaml"
     script:
@@ -60,7 +59,7 @@ rule final_pfa:
     threads: 1
     resources:
         mem_mb=lambda wildcards, input, attempt: max(2000, 4 * input.size_mb) * attempt,
-        runtime=30,
+        runtime=lambda wildcards, attempt: 30 * attempt,
     conda:
         "../../envs/affectflow.yaml"
     script:
@@ -83,7 +82,7 @@ rule final_labels:
     threads: 1
     resources:
         mem_mb=1000,
-        runtime=10,
+        runtime=lambda wildcards, attempt: 10 * attempt,
     conda:
         "../../envs/affectflow.yaml"
     script:
@@ -104,7 +103,7 @@ rule final_functionals:
     threads: 1
     resources:
         mem_mb=lambda wildcards, input, attempt: max(2000, 6 * input.size_mb) * attempt,
-        runtime=30,
+        runtime=lambda wildcards, attempt: 30 * attempt,
     conda:
         "../../envs/affectflow.yaml"
     script:
@@ -118,7 +117,7 @@ rule final_select:
     output:
         "results/final/prep/cfs/{task}_{modality}.json",
     wildcard_constraints:
-        task="|".join(ALL_TASKS),
+        task="|".join(final_targets.TASKS),
         modality="vf|v",
     params:
         search_termination=config["selection"]["search_termination"],
@@ -143,19 +142,19 @@ rule train_final:
         clusters="results/final/prep/clusters.json",
         normalizer="results/final/prep/normalizer.npz",
         pfa="results/final/prep/pfa.json",
-        metrics=lambda wildcards: final_bundle.metrics_inputs(
+        metrics=lambda wildcards: final_targets.metrics_inputs(
             config, wildcards.task, f"{wildcards.family}_{wildcards.modality}"
         ),
     output:
         directory("results/final/{task}/{family}_{modality}"),
     wildcard_constraints:
-        task="|".join(ALL_TASKS),
+        task="|".join(final_targets.TASKS),
         family="svm|lstm|blstm",
         modality="vf|v",
     params:
         settings=lambda wildcards: config["models"][wildcards.family],
         seed=config["models"]["seed"],
-        sections=lambda wildcards: final_bundle.config_sections(config, wildcards.family),
+        sections=lambda wildcards: final_targets.config_sections(config, wildcards.family),
         note=corpus_note(),
     log:
         "logs/final/{task}/{family}_{modality}.log",

@@ -1,7 +1,7 @@
 # Metrics per fold, the paper's tables for this run, significance and figures. Tables and
 # figures are registered for `snakemake --report` (captions in workflow/report/).
 
-from affectflow.evaluation.tables import TASK_LABELS
+from affectflow.targets import TASK_LABELS
 
 
 rule aggregate_metrics:
@@ -14,7 +14,7 @@ rule aggregate_metrics:
     threads: 1
     resources:
         mem_mb=2000,
-        runtime=10,
+        runtime=lambda wildcards, attempt: 10 * attempt,
     conda:
         "../../envs/affectflow.yaml"
     script:
@@ -39,7 +39,7 @@ rule make_table1:
     threads: 1
     resources:
         mem_mb=1000,
-        runtime=5,
+        runtime=lambda wildcards, attempt: 5 * attempt,
     conda:
         "../../envs/affectflow.yaml"
     script:
@@ -77,7 +77,7 @@ rule make_tables:
     threads: 1
     resources:
         mem_mb=1000,
-        runtime=5,
+        runtime=lambda wildcards, attempt: 5 * attempt,
     conda:
         "../../envs/affectflow.yaml"
     script:
@@ -133,7 +133,7 @@ rule make_figures:
     threads: 1
     resources:
         mem_mb=2000,
-        runtime=10,
+        runtime=lambda wildcards, attempt: 10 * attempt,
     conda:
         "../../envs/affectflow.yaml"
     script:

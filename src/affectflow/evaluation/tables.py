@@ -25,17 +25,10 @@ from affectflow.evaluation.metrics import CLASSIFIERS, TASKS, sort_results
 from affectflow.evaluation.significance import REFERENCE
 from affectflow.features.groups import GROUPS, channel_group
 from affectflow.io import atomic_path
+from affectflow.targets import TASK_LABELS
 
 SYNTHETIC_CORPUS = "synthetic (not IEMOCAP)"
 SYNTHETIC_NOTE = "Synthetic corpus: these numbers are not IEMOCAP results."
-#: Task id -> row-group label of Tables 2 and 3.
-TASK_LABELS: dict[str, str] = {
-    "valence3": "valence",
-    "activation3": "activation",
-    "clusters3": "3 clusters",
-    "clusters4": "4 clusters",
-    "clusters5": "5 clusters",
-}
 #: Task id -> column label of Table 1.
 TABLE1_LABELS: dict[str, str] = {
     "valence3": "VAL",
