@@ -9,7 +9,9 @@ Per utterance, from its MOCAP_rotated file (120 fps):
    end of the file, stay NaN and are counted.
 3. Subtract TNOSE from every marker, per frame. Where TNOSE is still missing (a long gap), the
    frame's coordinates are NaN: without the origin they are undefined. A file whose TNOSE is
-   missing in every frame is an error (strict) or excluded (lenient).
+   missing in every frame (a marker dropout over a short utterance, which IEMOCAP has) is
+   missing data, not a malformed file: all its frames are NaN and its coverage says
+   ``complete`` 0; later stages fill such utterances by their documented NaN policy.
 4. Average the 120 fps frames inside each 50 ms grid window (frame ``k`` takes the mocap
    frames at ``i / 120`` s in ``[0.025 k, 0.025 k + 0.05)``, i.e. 6 of them), ignoring NaN; a
    window with no present value for a coordinate stays NaN. The grid length comes from the wav
@@ -32,7 +34,6 @@ import numpy as np
 import pandas as pd
 
 from affectflow.corpus.layout import FACE_MARKERS, MOCAP_FPS, ORIGIN_MARKER
-from affectflow.errors import CorpusError
 from affectflow.features import grid
 from affectflow.features.groups import FACE_COORDS
 from affectflow.features.mocap import Mocap, read_mocap
@@ -82,8 +83,6 @@ def window_means(values: np.ndarray, n: int, rate: float = MOCAP_FPS) -> np.ndar
 def relative_face(mocap: Mocap, max_gap_frames: int) -> tuple[np.ndarray, int]:
     """The 138 face coordinates minus TNOSE per frame, gaps filled; and the filled count."""
     raw = mocap.xyz(_REQUIRED)
-    if np.isnan(raw[:, :3]).all(axis=0).any():
-        raise CorpusError(mocap.path, f"{ORIGIN_MARKER} (the origin) is missing in every frame")
     filled, n_filled = interpolate_gaps(raw, max_gap_frames)
     origin, face = filled[:, :3], filled[:, 3:]
     rel = face.reshape(face.shape[0], -1, 3) - origin[:, None, :]
@@ -155,7 +154,13 @@ def extract_session_face(
 
     rows = utterances[["utt_id", "wav", "mocap"]].itertuples(index=False)
     jobs = ((u, lambda u=u, w=w, m=m: job(u, w, m)) for u, w, m in rows)
-    return grid.write_session(
+    excluded = grid.write_session(
         out_path, FACE_SCHEMA, jobs, len(utterances), strict, log, f"face {label}", log_every,
         metadata=lambda: {"coverage": coverage, "max_gap_frames": max_gap_frames},
     )
+    empty = sorted(u for u, cov in coverage.items() if cov["complete"] == 0.0)
+    if empty:
+        shown = ", ".join(empty[:5]) + (" ..." if len(empty) > 5 else "")
+        log(f"face {label}: {len(empty)} utterances without one complete frame "
+            f"(coverage 0, all NaN; filled downstream): {shown}")
+    return excluded
