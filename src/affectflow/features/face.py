@@ -162,5 +162,5 @@ def extract_session_face(
     if empty:
         shown = ", ".join(empty[:5]) + (" ..." if len(empty) > 5 else "")
         log(f"face {label}: {len(empty)} utterances without one complete frame "
-            f"(coverage 0, all NaN; filled downstream): {shown}")
+            f"(coverage 0; their NaN are filled downstream): {shown}")
     return excluded
