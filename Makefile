@@ -37,6 +37,7 @@ test: install
 bench: install
 	$(BIN)/pytest -m bench $(PYTEST_ARGS)
 	$(BIN)/python benchmarks/bench_lld.py --out benchmarks/lld.md
+	$(BIN)/python benchmarks/bench_lld_stage.py --preset $(SCALE_PRESET) --cores $(SCALE_CORES)
 	$(BIN)/python benchmarks/bench_functionals.py --out benchmarks/functionals.md
 	$(BIN)/python benchmarks/bench_cfs.py --out benchmarks/cfs.md
 	$(BIN)/python benchmarks/bench_hmm.py --out benchmarks/hmm.md

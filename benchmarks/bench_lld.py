@@ -32,6 +32,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import parselmouth
+from bench_lld_stage import END as STAGE_END
+from bench_lld_stage import START as STAGE_START
+from bench_lld_stage import replace_block
 
 from affectflow.corpus import layout
 from affectflow.features.audio import extract_session_audio
@@ -216,8 +219,13 @@ def main() -> None:
         if args.short_files:
             cases.append(run_case(root, args.short_files, args.short_seconds, smile))
     text = report(cases, smile_version)
-    args.out.write_text(text)
     print(text)
+    # keep the whole-stage block that bench_lld_stage.py maintains in the same file
+    previous = args.out.read_text() if args.out.exists() else ""
+    if STAGE_START in previous and STAGE_END in previous:
+        block = previous[previous.index(STAGE_START) : previous.index(STAGE_END) + len(STAGE_END)]
+        text = replace_block(text, block + "\n")
+    args.out.write_text(text)
 
 
 if __name__ == "__main__":
