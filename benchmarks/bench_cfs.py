@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from machine import cpu_model
 
 from affectflow.selection.arff import write_arff
 from affectflow.selection.cfs import cfs_select_with_merit
@@ -93,17 +94,6 @@ def run_ours(X: np.ndarray, y: np.ndarray) -> tuple[list[int], float, float]:
     return chosen, merit, time.perf_counter() - start
 
 
-def cpu_name() -> str:
-    """CPU model from /proc/cpuinfo, or the platform's processor string."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def report(args: argparse.Namespace, shape: tuple[int, int], weka, ours) -> str:
     """Markdown report of one side-by-side run."""
     (w_sel, w_merit, w_sec), (o_sel, o_merit, o_sec) = weka, ours
@@ -118,7 +108,7 @@ def report(args: argparse.Namespace, shape: tuple[int, int], weka, ours) -> str:
             f"seed {args.seed} (functional-like correlated blocks, duplicates, constants)",
             "- reference: `weka.attributeSelection.CfsSubsetEval -s "
             f'"{WEKA_SEARCH}"` ({WEKA_JAR.resolve().name}, {java.splitlines()[0]})',
-            f"- machine: {cpu_name()}, {os.cpu_count()} cores visible, load average "
+            f"- machine: {cpu_model()}, {os.cpu_count()} cores visible, load average "
             f"{args.load[0]:.1f} before / {args.load[1]:.1f} after the run (shared machine: both "
             f"sides ran under the same load); Python {platform.python_version()}, "
             f"numpy {np.__version__}; affectflow is single-threaded (no BLAS in the hot path)",

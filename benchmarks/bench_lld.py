@@ -35,6 +35,7 @@ import parselmouth
 from bench_lld_stage import END as STAGE_END
 from bench_lld_stage import START as STAGE_START
 from bench_lld_stage import replace_block
+from machine import cpu_model
 
 from affectflow.corpus import layout
 from affectflow.features.audio import extract_session_audio
@@ -122,16 +123,6 @@ def opensmile_extractor() -> tuple[Callable[[str], object] | None, str]:
         feature_level=opensmile.FeatureLevel.LowLevelDescriptors,
     )
     return smile.process_file, opensmile.__version__
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def run_case(root: Path, n: int, seconds: float, smile: Callable | None) -> dict[str, float]:
