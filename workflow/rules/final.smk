@@ -36,7 +36,7 @@ rule final_normalizer:
         "logs/final/normalizer.log",
     threads: 1
     resources:
-        mem_mb=lambda wildcards, input, attempt: max(2000, 4 * input.size_mb) * attempt,
+        mem_mb=lambda wildcards, input, attempt: max(2000, 6 * input.size_mb) * attempt,
         runtime=lambda wildcards, attempt: 30 * attempt,
     conda:
         "../../envs/affectflow.yaml"
@@ -58,7 +58,7 @@ rule final_pfa:
         "logs/final/pfa.log",
     threads: 1
     resources:
-        mem_mb=lambda wildcards, input, attempt: max(2000, 4 * input.size_mb) * attempt,
+        mem_mb=lambda wildcards, input, attempt: max(2000, 12 * input.size_mb) * attempt,
         runtime=lambda wildcards, attempt: 30 * attempt,
     conda:
         "../../envs/affectflow.yaml"

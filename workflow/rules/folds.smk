@@ -37,7 +37,7 @@ rule fit_normalizer:
         "benchmarks/runs/folds/{fold}/normalizer.tsv"
     threads: 1
     resources:
-        mem_mb=lambda wildcards, input, attempt: max(2000, 4 * input.size_mb) * attempt,
+        mem_mb=lambda wildcards, input, attempt: max(2000, 6 * input.size_mb) * attempt,
         runtime=lambda wildcards, attempt: 30 * attempt,
     conda:
         "../../envs/affectflow.yaml"
@@ -61,7 +61,7 @@ rule fit_pfa:
         "benchmarks/runs/folds/{fold}/pfa.tsv"
     threads: 1
     resources:
-        mem_mb=lambda wildcards, input, attempt: max(2000, 4 * input.size_mb) * attempt,
+        mem_mb=lambda wildcards, input, attempt: max(2000, 12 * input.size_mb) * attempt,
         runtime=lambda wildcards, attempt: 30 * attempt,
     conda:
         "../../envs/affectflow.yaml"

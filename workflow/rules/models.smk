@@ -32,7 +32,7 @@ rule train_hmm:
         "models"
     threads: 1
     resources:
-        mem_mb=lambda wildcards, input, attempt: max(2000, 6 * input.size_mb) * attempt,
+        mem_mb=lambda wildcards, input, attempt: max(2000, 8 * input.size_mb) * attempt,
         runtime=lambda wildcards, attempt: 60 * attempt,
     conda:
         "../../envs/affectflow.yaml"
