@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from machine import cpu_model
+from reporting import cpu_model
 
 from affectflow.selection.arff import write_arff
 from affectflow.selection.cfs import cfs_select_with_merit

@@ -32,10 +32,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import parselmouth
-from bench_lld_stage import END as STAGE_END
-from bench_lld_stage import START as STAGE_START
-from bench_lld_stage import replace_block
-from machine import cpu_model
+from bench_lld_stage import BLOCK as STAGE_BLOCK
+from reporting import block, cpu_model, replace_block
 
 from affectflow.corpus import layout
 from affectflow.features.audio import extract_session_audio
@@ -213,9 +211,9 @@ def main() -> None:
     print(text)
     # keep the whole-stage block that bench_lld_stage.py maintains in the same file
     previous = args.out.read_text() if args.out.exists() else ""
-    if STAGE_START in previous and STAGE_END in previous:
-        block = previous[previous.index(STAGE_START) : previous.index(STAGE_END) + len(STAGE_END)]
-        text = replace_block(text, block + "\n")
+    stage = block(previous, STAGE_BLOCK)
+    if stage is not None:
+        text = replace_block(text, stage, STAGE_BLOCK)
     args.out.write_text(text)
 
 

@@ -32,11 +32,13 @@ from pathlib import Path
 
 import pandas as pd
 import yaml
+from reporting import markers, replace_block
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 SESSIONS = [f"Ses0{i}" for i in range(1, 6)]
-START, END = "<!-- lld-stage -->", "<!-- /lld-stage -->"
+BLOCK = "lld-stage"
+START, END = markers(BLOCK)
 SELECTIONS = ("wearer_only", "all")
 
 
@@ -51,8 +53,8 @@ def write_config(workdir: Path, preset: str, seed: int, utterances: str) -> None
 
 def snakemake(workdir: Path, cores: int, targets: list[str]) -> tuple[float, float]:
     """Run snakemake on ``targets``; its wall and CPU seconds (all child processes)."""
-    cmd = [str(SNAKEMAKE), "-s", str(REPO / "Snakefile"), "-d", str(workdir),
-           "--cores", str(cores), "--quiet", "progress", *targets]  # fmt: skip
+    cmd = [str(SNAKEMAKE), *targets, "-s", str(REPO / "Snakefile"), "-d", str(workdir),
+           "--cores", str(cores), "--quiet", "progress"]  # fmt: skip
     print(f"running: {' '.join(cmd)}", file=sys.stderr, flush=True)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
@@ -132,15 +134,6 @@ def section(rows: list[dict], preset: str, cores: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def replace_block(text: str, block: str) -> str:
-    """``text`` with its stage block replaced by ``block`` (appended when absent)."""
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        tail = rest.split(END, 1)[1].lstrip("\n")
-        return head + block + tail
-    return text.rstrip("\n") + "\n\n" + block
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="iemocap", choices=["tiny", "demo", "iemocap"])
@@ -157,7 +150,7 @@ def main() -> None:
         rows = measure(args.workdir, args.preset, args.seed, args.cores)
     block = section(rows, args.preset, args.cores)
     old = args.out.read_text() if args.out.exists() else ""
-    args.out.write_text(replace_block(old, block))
+    args.out.write_text(replace_block(old, block, BLOCK))
     print(block)
 
 

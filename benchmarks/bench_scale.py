@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+from reporting import markers, replace_block
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
@@ -71,6 +72,14 @@ STAGES = {
 }
 _SUBMITTED = re.compile(r"has been submitted with SLURM jobid (\d+)")
 STAGE_ORDER = ["corpus", "lld", "folds", "models", "final", "report"]
+
+
+TITLE = "# Workflow scale runs"
+INTRO = (
+    "Written by `benchmarks/bench_scale.py`: one section per executor (local `--cores N`, "
+    "`--executor slurm`), each replaced by that executor's next run. Synthetic corpus, not "
+    "IEMOCAP: the figures are the workflow's cost at the preset's size, not results."
+)
 
 
 def stage_of(rule: str) -> str:
@@ -258,7 +267,7 @@ def report(
                           "the real IEMOCAP has no such step)")
     executor = "local SLURM" if slurm_jobs else f"--cores {cores}"
     out = [
-        f"# Workflow scale run: preset `{preset}`, {executor}",
+        f"## Workflow scale run: preset `{preset}`, {executor}",
         "",
         f"**Synthetic corpus (preset `{preset}`), not IEMOCAP**: the figures are the "
         "workflow's cost at this corpus's size, not results.",
@@ -288,7 +297,7 @@ def report(
                 "",
             ]
         ),
-        "## Per stage",
+        "### Per stage",
         "",
         "Job s: summed wall time of the stage's jobs (benchmark file, else the Snakemake log's "
         "start/finish stamps). CPU s and peak RSS: from the benchmark files, over the jobs that "
@@ -310,7 +319,7 @@ def report(
         )
     out += [
         "",
-        "## Per rule",
+        "### Per rule",
         "",
         "Asked MB: the largest `mem_mb` the rule's jobs asked for (first attempt), to compare "
         "with the peak RSS.",
@@ -425,7 +434,12 @@ def main() -> None:
         command=shown,
         slurm_jobs=slurm_job_count(run_log) if args.executor == "slurm" else None,
     )
-    args.out.write_text(text)
+    name = f"scale-{args.executor}"
+    start, end = markers(name)
+    previous = args.out.read_text() if args.out.exists() else ""
+    if not previous.lstrip().startswith(TITLE):
+        previous = TITLE + "\n\n" + INTRO + "\n"  # a report of the old layout: start afresh
+    args.out.write_text(replace_block(previous, f"{start}\n{text}{end}\n", name))
     print(text)
     print(f"written: {args.out}", file=sys.stderr)
     if not args.keep and not args.report_only and args.workdir is None:
