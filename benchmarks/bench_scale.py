@@ -146,9 +146,16 @@ class Summary:
         self.rules.add(job.rule)
 
 
-def parse_snakemake_log(path: Path) -> list[Job]:
-    """Jobs of one run from Snakemake's log: rule, start and finish time, benchmark file."""
-    jobs: dict[str, Job] = {}
+def parse_snakemake_log(path: Path, local_only: bool = False) -> list[Job]:
+    """Jobs of one run from Snakemake's log: rule, start and finish time, benchmark file.
+
+    Also reads the log of a SLURM job (the Snakemake inside the allocation), where every job of
+    a group is listed with job id 0: a finish closes the latest started job of that id. There
+    each job appears twice, as the job step's ``rule X`` and as the ``localrule X`` that ran
+    it (``srun``); ``local_only`` keeps the latter only.
+    """
+    found: list[Job] = []
+    jobs: dict[str, Job] = {}  # job id -> the latest job started with it
     stamp: float | None = None
     rule: str | None = None  # the rule whose job description follows
     last: Job | None = None
@@ -156,9 +163,11 @@ def parse_snakemake_log(path: Path) -> list[Job]:
         if m := _STAMP.match(line):
             stamp = time.mktime(time.strptime(m.group(1), "%a %b %d %H:%M:%S %Y"))
         elif m := _RULE.match(line):
-            rule, last = m.group(1), None
+            local = line.startswith("localrule")
+            rule, last = (m.group(1) if local or not local_only else None), None
         elif (m := _JOBID.match(line)) and rule is not None and stamp is not None:
             last = jobs[m.group(1)] = Job(rule=rule, start=stamp)
+            found.append(last)
         elif (m := _BENCH.match(line)) and last is not None:
             last.benchmark = m.group(1)
         elif (m := _MEM.match(line)) and last is not None:
@@ -166,7 +175,7 @@ def parse_snakemake_log(path: Path) -> list[Job]:
         elif (m := _FINISHED.match(line)) and stamp is not None and m.group(1) in jobs:
             jobs[m.group(1)].end = stamp
             rule, last = None, None
-    return [job for job in jobs.values() if job.rule != "all"]
+    return [job for job in found if job.rule != "all"]
 
 
 def elapsed_seconds(workdir: Path) -> float | None:
@@ -195,12 +204,23 @@ def read_benchmark(path: Path) -> tuple[float, float | None, float | None]:
     return float(row["s"]), number("cpu_time"), number("max_rss")
 
 
-def collect(workdir: Path) -> list[Job]:
-    """All jobs of the latest run in ``workdir``, with benchmark figures where available."""
-    logs = sorted((workdir / ".snakemake" / "log").glob("*.snakemake.log"))
-    if not logs:
-        raise SystemExit(f"no Snakemake log in {workdir}/.snakemake/log")
-    jobs = parse_snakemake_log(logs[-1])
+def collect(workdir: Path, slurm: bool = False) -> list[Job]:
+    """All jobs of the latest run in ``workdir``, with benchmark figures where available.
+
+    ``slurm``: the jobs ran inside SLURM jobs, whose logs (kept with
+    ``--slurm-keep-successful-logs``) are read instead of the main log, which lists group jobs
+    only by group.
+    """
+    if slurm:
+        logs = sorted((workdir / ".snakemake" / "slurm_logs").rglob("*.log"))
+        if not logs:
+            raise SystemExit(f"no SLURM job log in {workdir}/.snakemake/slurm_logs")
+        jobs = [job for path in logs for job in parse_snakemake_log(path, local_only=True)]
+    else:
+        logs = sorted((workdir / ".snakemake" / "log").glob("*.snakemake.log"))
+        if not logs:
+            raise SystemExit(f"no Snakemake log in {workdir}/.snakemake/log")
+        jobs = parse_snakemake_log(logs[-1])
     for job in jobs:
         if job.benchmark and (workdir / job.benchmark).exists():
             job.wall_s, job.cpu_s, job.max_rss_mb = read_benchmark(workdir / job.benchmark)
@@ -416,9 +436,11 @@ def main() -> None:
         wall = time.perf_counter() - start
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        if args.executor == "slurm":
+            cpu = 0.0  # the jobs ran under slurmd, not as children: getrusage misses them
         if proc.returncode != 0:
             raise SystemExit(f"snakemake failed ({proc.returncode}); workdir kept: {workdir}")
-    jobs = collect(workdir)
+    jobs = collect(workdir, slurm=args.executor == "slurm")
     if args.report_only:
         wall = elapsed_seconds(workdir) or (
             max(j.end or j.start for j in jobs) - min(j.start for j in jobs) if jobs else 0.0
