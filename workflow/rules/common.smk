@@ -41,6 +41,17 @@ def get_index_root(wildcards, input):
     return input.corpus[0] if is_synthetic() else corpus_root()
 
 
+def scaled_by_attempt(value):
+    """A resource callable: ``value`` on the first attempt, twice on the second, and so on."""
+    return lambda wildcards, attempt: value * attempt
+
+
+def mem_from_inputs(factor, floor=2000):
+    """A mem_mb callable: ``factor`` times the inputs' size in MB (at least ``floor``), times
+    the attempt. The factors come from the peaks measured at iemocap scale (docs/cluster.md)."""
+    return lambda wildcards, input, attempt: max(floor, factor * input.size_mb) * attempt
+
+
 SESSIONS = [f"Ses0{n}" for n in sorted(config["corpus"]["sessions"])]
 FOLDS = [f"{session}{gender}" for session in SESSIONS for gender in "FM"]
 TASKS = list(config["tasks"])

@@ -17,7 +17,7 @@ rule synthesize_corpus:
     threads: 2
     resources:
         mem_mb=2000,
-        runtime=lambda wildcards, attempt: 30 * attempt,
+        runtime=scaled_by_attempt(30),
     script:
         "../scripts/synthesize_corpus.py"
 
@@ -38,6 +38,6 @@ rule index_corpus:
     threads: 1
     resources:
         mem_mb=2000,
-        runtime=lambda wildcards, attempt: 20 * attempt,
+        runtime=scaled_by_attempt(20),
     script:
         "../scripts/index_corpus.py"

@@ -18,7 +18,7 @@ rule final_split:
     threads: 1
     resources:
         mem_mb=1000,
-        runtime=lambda wildcards, attempt: 5 * attempt,
+        runtime=scaled_by_attempt(5),
     conda:
         "../../envs/affectflow.yaml"
     script:
@@ -36,8 +36,8 @@ rule final_normalizer:
         "logs/final/normalizer.log",
     threads: 1
     resources:
-        mem_mb=lambda wildcards, input, attempt: max(2000, 6 * input.size_mb) * attempt,
-        runtime=lambda wildcards, attempt: 30 * attempt,
+        mem_mb=mem_from_inputs(6),
+        runtime=scaled_by_attempt(30),
     conda:
         "../../envs/affectflow.yaml"
     script:
@@ -58,8 +58,8 @@ rule final_pfa:
         "logs/final/pfa.log",
     threads: 1
     resources:
-        mem_mb=lambda wildcards, input, attempt: max(2000, 12 * input.size_mb) * attempt,
-        runtime=lambda wildcards, attempt: 30 * attempt,
+        mem_mb=mem_from_inputs(12),
+        runtime=scaled_by_attempt(30),
     conda:
         "../../envs/affectflow.yaml"
     script:
@@ -82,7 +82,7 @@ rule final_labels:
     threads: 1
     resources:
         mem_mb=1000,
-        runtime=lambda wildcards, attempt: 10 * attempt,
+        runtime=scaled_by_attempt(10),
     conda:
         "../../envs/affectflow.yaml"
     script:
@@ -102,8 +102,8 @@ rule final_functionals:
         "logs/final/functionals.log",
     threads: 1
     resources:
-        mem_mb=lambda wildcards, input, attempt: max(2000, 6 * input.size_mb) * attempt,
-        runtime=lambda wildcards, attempt: 30 * attempt,
+        mem_mb=mem_from_inputs(6),
+        runtime=scaled_by_attempt(30),
     conda:
         "../../envs/affectflow.yaml"
     script:
@@ -126,7 +126,7 @@ rule final_select:
     threads: 1
     resources:
         mem_mb=3000,
-        runtime=lambda wildcards, attempt: 30 * attempt,
+        runtime=scaled_by_attempt(30),
     conda:
         "../../envs/affectflow.yaml"
     script:
@@ -163,7 +163,7 @@ rule train_final:
     threads: 1
     resources:
         mem_mb=3000,
-        runtime=lambda wildcards, attempt: 60 * attempt,
+        runtime=scaled_by_attempt(60),
         gpu=lambda wildcards: int(
             wildcards.family != "svm" and config["models"][wildcards.family]["device"] == "cuda"
         ),

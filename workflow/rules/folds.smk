@@ -16,8 +16,8 @@ rule split_fold:
         "logs/folds/{fold}/split.log",
     threads: 1
     resources:
-        mem_mb=lambda wildcards, attempt: 1000 * attempt,
-        runtime=lambda wildcards, attempt: 5 * attempt,
+        mem_mb=scaled_by_attempt(1000),
+        runtime=scaled_by_attempt(5),
     conda:
         "../../envs/affectflow.yaml"
     script:
@@ -37,8 +37,8 @@ rule fit_normalizer:
         "benchmarks/runs/folds/{fold}/normalizer.tsv"
     threads: 1
     resources:
-        mem_mb=lambda wildcards, input, attempt: max(2000, 6 * input.size_mb) * attempt,
-        runtime=lambda wildcards, attempt: 30 * attempt,
+        mem_mb=mem_from_inputs(6),
+        runtime=scaled_by_attempt(30),
     conda:
         "../../envs/affectflow.yaml"
     script:
@@ -61,8 +61,8 @@ rule fit_pfa:
         "benchmarks/runs/folds/{fold}/pfa.tsv"
     threads: 1
     resources:
-        mem_mb=lambda wildcards, input, attempt: max(2000, 12 * input.size_mb) * attempt,
-        runtime=lambda wildcards, attempt: 30 * attempt,
+        mem_mb=mem_from_inputs(12),
+        runtime=scaled_by_attempt(30),
     conda:
         "../../envs/affectflow.yaml"
     script:
@@ -84,8 +84,8 @@ rule make_labels:
         "logs/folds/{fold}/labels.log",
     threads: 1
     resources:
-        mem_mb=lambda wildcards, attempt: 1000 * attempt,
-        runtime=lambda wildcards, attempt: 10 * attempt,
+        mem_mb=scaled_by_attempt(1000),
+        runtime=scaled_by_attempt(10),
     conda:
         "../../envs/affectflow.yaml"
     script:
@@ -107,8 +107,8 @@ rule compute_functionals:
         "benchmarks/runs/folds/{fold}/functionals.tsv"
     threads: 1
     resources:
-        mem_mb=lambda wildcards, input, attempt: max(2000, 6 * input.size_mb) * attempt,
-        runtime=lambda wildcards, attempt: 30 * attempt,
+        mem_mb=mem_from_inputs(6),
+        runtime=scaled_by_attempt(30),
     conda:
         "../../envs/affectflow.yaml"
     script:
@@ -129,8 +129,8 @@ rule select_features:
         "benchmarks/runs/folds/{fold}/cfs_{task}.tsv"
     threads: 1
     resources:
-        mem_mb=lambda wildcards, input, attempt: max(3000, 4 * input.size_mb) * attempt,
-        runtime=lambda wildcards, attempt: 30 * attempt,
+        mem_mb=mem_from_inputs(4, floor=3000),
+        runtime=scaled_by_attempt(30),
     conda:
         "../../envs/affectflow.yaml"
     script:

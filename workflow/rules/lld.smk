@@ -26,8 +26,8 @@ rule extract_audio_lld:
         "logs/lld/{session}/audio.log",
     threads: 1
     resources:
-        mem_mb=lambda wildcards, attempt: 1500 * attempt,
-        runtime=lambda wildcards, attempt: 30 * attempt,
+        mem_mb=scaled_by_attempt(1500),
+        runtime=scaled_by_attempt(30),
     script:
         "../scripts/extract_lld.py"
 
@@ -49,8 +49,8 @@ rule extract_face_lld:
         "logs/lld/{session}/face.log",
     threads: 1
     resources:
-        mem_mb=lambda wildcards, attempt: 1500 * attempt,
-        runtime=lambda wildcards, attempt: 30 * attempt,
+        mem_mb=scaled_by_attempt(1500),
+        runtime=scaled_by_attempt(30),
     script:
         "../scripts/extract_lld.py"
 
@@ -65,8 +65,8 @@ rule collect_lld_exclusions:
         "logs/lld/{session}/excluded.log",
     threads: 1
     resources:
-        mem_mb=lambda wildcards, attempt: 500 * attempt,
-        runtime=lambda wildcards, attempt: 5 * attempt,
+        mem_mb=scaled_by_attempt(500),
+        runtime=scaled_by_attempt(5),
     conda:
         "../../envs/affectflow.yaml"
     script:

@@ -32,8 +32,8 @@ rule train_hmm:
         "models"
     threads: 1
     resources:
-        mem_mb=lambda wildcards, input, attempt: max(2000, 8 * input.size_mb) * attempt,
-        runtime=lambda wildcards, attempt: 60 * attempt,
+        mem_mb=mem_from_inputs(8),
+        runtime=scaled_by_attempt(60),
     conda:
         "../../envs/affectflow.yaml"
     script:
@@ -56,8 +56,8 @@ rule train_hmm_lm:
         "models"
     threads: 1
     resources:
-        mem_mb=lambda wildcards, attempt: 1000 * attempt,
-        runtime=lambda wildcards, attempt: 10 * attempt,
+        mem_mb=scaled_by_attempt(1000),
+        runtime=scaled_by_attempt(10),
     conda:
         "../../envs/affectflow.yaml"
     script:
@@ -84,8 +84,8 @@ rule train_svm:
         "models"
     threads: 1
     resources:
-        mem_mb=lambda wildcards, input, attempt: max(2000, 4 * input.size_mb) * attempt,
-        runtime=lambda wildcards, attempt: 30 * attempt,
+        mem_mb=mem_from_inputs(4),
+        runtime=scaled_by_attempt(30),
     conda:
         "../../envs/affectflow.yaml"
     script:
@@ -112,7 +112,7 @@ rule train_rnn:
         "models"
     threads: 1
     resources:
-        mem_mb=lambda wildcards, input, attempt: max(3000, 4 * input.size_mb) * attempt,
+        mem_mb=mem_from_inputs(4, floor=3000),
         # One fold at IEMOCAP scale: about a CPU minute per initialisation and 100 epochs
         # (benchmarks/rnn.md). Limit: 4x that, at least an hour.
         runtime=lambda wildcards, attempt: attempt

@@ -14,7 +14,7 @@ rule aggregate_metrics:
     threads: 1
     resources:
         mem_mb=2000,
-        runtime=lambda wildcards, attempt: 10 * attempt,
+        runtime=scaled_by_attempt(10),
     conda:
         "../../envs/affectflow.yaml"
     script:
@@ -39,7 +39,7 @@ rule make_table1:
     threads: 1
     resources:
         mem_mb=1000,
-        runtime=lambda wildcards, attempt: 5 * attempt,
+        runtime=scaled_by_attempt(5),
     conda:
         "../../envs/affectflow.yaml"
     script:
@@ -77,7 +77,7 @@ rule make_tables:
     threads: 1
     resources:
         mem_mb=1000,
-        runtime=lambda wildcards, attempt: 5 * attempt,
+        runtime=scaled_by_attempt(5),
     conda:
         "../../envs/affectflow.yaml"
     script:
@@ -133,7 +133,7 @@ rule make_figures:
     threads: 1
     resources:
         mem_mb=2000,
-        runtime=lambda wildcards, attempt: 10 * attempt,
+        runtime=scaled_by_attempt(10),
     conda:
         "../../envs/affectflow.yaml"
     script:
