@@ -65,10 +65,6 @@ STAGES = {
     "make_labels": "folds",
     "compute_functionals": "folds",
     "select_features": "folds",
-    "train_hmm": "models",
-    "train_hmm_lm": "models",
-    "train_svm": "models",
-    "train_rnn": "models",
 }
 _SUBMITTED = re.compile(r"has been submitted with SLURM jobid (\d+)")
 STAGE_ORDER = ["corpus", "lld", "folds", "models", "final", "report"]
@@ -83,11 +79,14 @@ INTRO = (
 
 
 def stage_of(rule: str) -> str:
-    """The stage of a rule: STAGES, the final models' rules (final.smk), else "report"."""
+    """The stage of a rule: STAGES, the final models' rules (final.smk), the classifiers
+    (train_*: models.smk), else "report"."""
     if rule in STAGES:
         return STAGES[rule]
     if rule.startswith("final_") or rule == "train_final":
         return "final"
+    if rule.startswith("train_"):
+        return "models"
     return "report"
 
 

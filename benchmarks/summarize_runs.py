@@ -1,7 +1,9 @@
 """Summarise Snakemake `benchmark:` files of a workflow run into benchmarks/models.md.
 
 Usage: python benchmarks/summarize_runs.py [RUN_DIR] [--out benchmarks/models.md]
-Reads RUN_DIR/benchmarks/runs/models/{task}/{classifier}/{fold}.tsv (wall s and CPU s per job).
+Reads RUN_DIR/benchmarks/runs/models/{classifier}/{fold}.tsv (wall s and CPU s per job; one
+job per (classifier, fold) trains every task configured with the classifier) and counts the
+tasks from RUN_DIR/results/models/{task}/{classifier}/.
 """
 
 from __future__ import annotations
@@ -15,11 +17,13 @@ import pandas as pd
 
 
 def model_job_times(run_dir: Path) -> pd.DataFrame:
-    """One row per model job: task, classifier, fold, wall seconds, CPU seconds."""
+    """One row per model job: classifier, fold, tasks, wall seconds, CPU seconds."""
     rows = []
-    for tsv in sorted((run_dir / "benchmarks/runs/models").glob("*/*/*.tsv")):
+    for tsv in sorted((run_dir / "benchmarks/runs/models").glob("*/*.tsv")):
         bench = pd.read_csv(tsv, sep="\t").iloc[-1]
-        rows.append({"task": tsv.parts[-3], "classifier": tsv.parts[-2], "fold": tsv.stem,
+        classifier = tsv.parts[-2]
+        tasks = len(list((run_dir / "results/models").glob(f"*/{classifier}/{tsv.stem}")))
+        rows.append({"classifier": classifier, "fold": tsv.stem, "tasks": tasks,
                      "wall_s": float(bench["s"]), "cpu_s": float(bench["cpu_time"])})
     return pd.DataFrame(rows)
 
@@ -39,14 +43,14 @@ def main() -> None:
         "# Model training time per fold",
         "",
         f"Run: {args.label}; generated {time.strftime('%Y-%m-%d %H:%M')} on "
-        f"{platform.machine()} with 2 shared cores. Times from the jobs' `benchmark:` files; a",
-        "fold of a classifier sums its jobs over all tasks. Wall time includes process start",
+        f"{platform.machine()} with 2 shared cores. Times from the jobs' `benchmark:` files; one",
+        "job per classifier and fold trains all its tasks. Wall time includes process start",
         "(Python and library imports, about 1-2 s a job) and waiting for the shared cores.",
         "",
         "| classifier | tasks | wall s per fold (mean / max) | CPU s per fold (mean / max) |",
         "|---|---:|---:|---:|",
     ]
-    n_tasks = jobs.groupby("classifier")["task"].nunique()
+    n_tasks = jobs.groupby("classifier")["tasks"].max()
     for clf, row in by_clf.iterrows():
         lines.append(f"| {clf} | {n_tasks[clf]} | {row[('wall_s', 'mean')]} / "
                      f"{row[('wall_s', 'max')]} | {row[('cpu_s', 'mean')]} / "

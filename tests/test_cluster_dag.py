@@ -53,8 +53,13 @@ def test_every_rule_declares_threads_memory_and_runtime() -> None:
     rules = {}
     for path in sorted((REPO / "workflow" / "rules").glob("*.smk")):
         text = path.read_text()
-        for match in re.finditer(r"^rule (\w+):\n(.*?)(?=^rule |\Z)", text, re.S | re.M):
-            rules[match.group(1)] = match.group(2)
+        # Named rules, and rules defined in a loop (`rule:` with a `name:` f-string).
+        for match in re.finditer(
+            r"^[ \t]*rule(?: (\w+))?:\n(.*?)(?=^[ \t]*rule[ :]|\Z)", text, re.S | re.M
+        ):
+            body = match.group(2)
+            name = match.group(1) or re.search(r'name:\s*(f?"[^"]+")', body).group(1)
+            rules[name] = body
     assert len(rules) > 20, sorted(rules)
     for name, body in rules.items():
         for key in ("threads:", "mem_mb=", "runtime="):
@@ -70,8 +75,7 @@ def test_rnn_jobs_ask_for_a_gpu_only_with_cuda(tmp_path: Path) -> None:
     workdir = make_workdir(tmp_path / "w", tiny_config())
     plan = run_snakemake(workdir, "-n", "--config", "models={blstm: {device: cuda}}").stdout
     gpus: dict[str, set[str]] = {"lstm": set(), "blstm": set()}
-    for job in re.findall(r"rule train_rnn:\n(.*?)Shell command", plan, re.S):
-        net = re.search(r"wildcards: .*net=(\w+)", job).group(1)
+    for net, job in re.findall(r"rule train_(b?lstm):\n(.*?)Shell command", plan, re.S):
         gpus[net].add(re.search(r"resources: .*\bgpu=(\d+)", job).group(1))
     assert gpus == {"lstm": {"0"}, "blstm": {"1"}}, gpus
 

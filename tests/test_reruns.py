@@ -119,7 +119,8 @@ def n_folds(config: dict) -> int:
 
 
 def n_cv_jobs(config: dict, n_folds: int, classifier: str) -> int:
-    return n_folds * sum(classifier in clfs for clfs in config["tasks"].values())
+    """One job per (classifier, fold) serves every task configured with the classifier."""
+    return n_folds * any(classifier in clfs for clfs in config["tasks"].values())
 
 
 def test_finished_run_is_up_to_date(tiny_run: Path) -> None:
@@ -151,11 +152,11 @@ def test_blstm_knob_reruns_only_blstm_and_what_follows(
     assert model_classifiers(jobs) == {"blstm_vf": n_cv_jobs(config, n_folds, "blstm_vf")}
     assert not {stage(j) for j in jobs} & {"corpus", "lld", "folds"}
     rules = {j.rule for j in jobs}
-    assert {"train_rnn", "aggregate_metrics", "make_tables"} <= rules
+    assert {"train_blstm", "aggregate_metrics", "make_tables"} <= rules
     assert "make_table1" not in rules  # CFS only
 
     # Only noise_sigma changed; the other blstm keys (max_epochs=15, ...) survived the merge.
-    rnn = next(j for j in jobs if j.rule == "train_rnn")
+    rnn = next(j for j in jobs if j.rule == "train_blstm")
     before, now = (
         ast.literal_eval(m)
         for m in re.search(r"before: (\{.*?\}) now: (\{.*?\})", rnn.reason).groups()
@@ -178,7 +179,7 @@ def test_cfs_knob_reruns_selection_and_functional_models(
     jobs = dry_run(tiny_run, "--config", "selection={search_termination: 4}")
 
     by_rule = Counter(j.rule for j in jobs)
-    assert by_rule["select_features"] == n_folds * len(config["tasks"])
+    assert by_rule["select_features"] == n_folds  # one job per fold for all tasks
     functional_models = ("svm_vf", "lstm_vf", "blstm_vf")
     assert model_classifiers(jobs) == {
         clf: n_cv_jobs(config, n_folds, clf) for clf in functional_models
@@ -206,8 +207,11 @@ def test_audio_lld_knob_reruns_from_audio_llds_down(
     # Every fold artifact that reads the LLDs, and every model (all read audio-derived data).
     for rule in ("fit_normalizer", "fit_pfa", "compute_functionals", "select_features"):
         assert by_rule[rule] >= n_folds, rule
-    n_models = n_folds * sum(len(clfs) for clfs in config["tasks"].values())
-    assert sum(model_classifiers(jobs).values()) == n_models  # every (task, classifier, fold)
+    planned = {out for j in jobs if stage(j) == "models" for out in j.outputs}
+    for task, classifiers in config["tasks"].items():  # every (task, classifier, fold)
+        for clf in classifiers:
+            assert sum(f"results/models/{task}/{clf}/" in out and out.endswith(
+                "/predictions.parquet") for out in planned) == n_folds, (task, clf)
 
     direct = [j for j in jobs if j.rule == "extract_audio_lld"]
     assert keys(jobs) == keys(downstream_closure(tiny_run, direct))

@@ -157,8 +157,8 @@ def test_test_speaker_labels_do_not_leak_into_training_artifacts(
     train = new["split"] != "test"
     assert new[train].reset_index(drop=True).equals(old[train].reset_index(drop=True))
     pipeline.select_fold_features(
-        base / "functionals.parquet", tmp_path / "labels.parquet", "valence3",
-        tmp_path / "cfs.json", cfg["selection"]["search_termination"], print,
+        base / "functionals.parquet", tmp_path / "labels.parquet", ["valence3"],
+        [tmp_path / "cfs.json"], cfg["selection"]["search_termination"], print,
     )
     assert io.read_json(tmp_path / "cfs.json") == io.read_json(base / "cfs/valence3.json")
     for rule_file in ("folds.smk",):

@@ -8,6 +8,7 @@ for the same steps, so serving never diverges from cross-validation.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -217,14 +218,17 @@ def compute_fold_functionals(
 def select_fold_features(
     functionals_path: str | Path,
     labels_path: str | Path,
-    task: str,
-    out_path: str | Path,
+    tasks: Sequence[str],
+    out_paths: Sequence[str | Path],
     search_termination: int,
     log: Log,
 ) -> None:
-    """CFS on the fold's training utterances for one task."""
-    X, y, names = training_matrix(functionals_path, labels_path, task)
-    write_cfs_selection(X, y, names, task, out_path, search_termination, log)
+    """CFS on the fold's training utterances, for each task (``out_paths`` parallel to
+    ``tasks``); the functionals are read once for all of them."""
+    tables = FoldTables.read(functionals_path, labels_path)
+    for task, out_path in zip(tasks, out_paths, strict=True):
+        X, y, names = training_matrix(tables, task)
+        write_cfs_selection(X, y, names, task, out_path, search_termination, log)
 
 
 def write_cfs_selection(
@@ -246,16 +250,31 @@ def write_cfs_selection(
     log(f"CFS for {task}: {len(chosen)} features, merit {merit:.4f}")
 
 
-def training_matrix(
-    functionals_path: str | Path, labels_path: str | Path, task: str
-) -> tuple[np.ndarray, np.ndarray, list[str]]:
+@dataclass(frozen=True)
+class FoldTables:
+    """A fold's functionals (one row per utterance) and labels (with each utterance's role),
+    read once per job and shared by all the tasks the job serves."""
+
+    functionals: pd.DataFrame
+    labels: pd.DataFrame
+
+    @classmethod
+    def read(cls, functionals_path: str | Path, labels_path: str | Path) -> FoldTables:
+        return cls(pd.read_parquet(functionals_path), pd.read_parquet(labels_path))
+
+
+def training_matrix(tables: FoldTables, task: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Functionals and labels of the fold's training utterances (validation speaker included)."""
-    table = pd.read_parquet(functionals_path)
-    lab = pd.read_parquet(labels_path)
+    table, lab = tables.functionals, tables.labels
     train = lab[lab["split"] != "test"]
     merged = train[["utt_id", task]].merge(table, on="utt_id", how="inner", validate="1:1")
     names = [c for c in table.columns if c != "utt_id"]
     return merged[names].to_numpy(np.float64), merged[task].to_numpy(np.int64), names
+
+
+def task_outputs(outputs: Mapping[str, Sequence[str]], i: int) -> dict[str, str]:
+    """The ``i``-th task's paths from a job's named output lists (one entry per task)."""
+    return {name: paths[i] for name, paths in outputs.items()}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -308,13 +327,13 @@ def sequences_by_speaker_dialog(rows: pd.DataFrame) -> list[np.ndarray]:
 
 
 def functional_sets(
-    inputs: Mapping[str, str], task: str
+    tables: FoldTables, cfs_path: str | Path, task: str
 ) -> tuple[dict[str, pd.DataFrame], dict[str, np.ndarray], list[str]]:
     """Label rows and CFS-selected functional matrices per role (train, validation, test)."""
-    table = pd.read_parquet(inputs["functionals"])
-    features = io.read_json(inputs["cfs"])["features"]
-    lab = pd.read_parquet(inputs["labels"])
-    merged = lab.merge(table[["utt_id", *features]], on="utt_id", how="inner", validate="1:1")
+    features = io.read_json(cfs_path)["features"]
+    merged = tables.labels.merge(
+        tables.functionals[["utt_id", *features]], on="utt_id", how="inner", validate="1:1"
+    )
     merged = merged.sort_values(["dialog", "turn"], kind="stable").reset_index(drop=True)
     rows = {role: merged[merged["split"] == role].reset_index(drop=True)
             for role in ("train", "validation", "test")}
@@ -330,48 +349,56 @@ def full_columns(values: np.ndarray, classes: np.ndarray, n_classes: int, fill: 
     return out
 
 
-def train_fold_svm(
-    inputs: Mapping[str, str],
-    task: str,
-    outputs: Mapping[str, str],
+def train_fold_svms(
+    inputs: Mapping[str, Any],
+    tasks: Sequence[str],
+    outputs: Mapping[str, Sequence[str]],
     settings: Mapping[str, Any],
     seed: int,
     log: Log,
 ) -> None:
-    """Linear SMO SVM on the CFS-selected functionals of all training speakers."""
-    rows, X, _ = functional_sets(inputs, task)
-    model, train_rows = fit_svm(rows, X, task, settings, seed, log)
-    model.save(outputs["model"])
-    proba = svm_proba(model, X["test"], task)
-    write_predictions(
-        prediction_frame(rows["test"], task, proba), outputs["predictions"], train_rows["utt_id"]
-    )
-    log(f"SVM {task}: {len(rows['test'])} test utterances predicted")
+    """Linear SMO SVM per task on the CFS-selected functionals of all training speakers
+    (``inputs["cfs"]`` and the ``outputs`` lists parallel to ``tasks``)."""
+    tables = FoldTables.read(inputs["functionals"], inputs["labels"])
+    for i, task in enumerate(tasks):
+        out = task_outputs(outputs, i)
+        rows, X, _ = functional_sets(tables, inputs["cfs"][i], task)
+        model, train_rows = fit_svm(rows, X, task, settings, seed, log)
+        model.save(out["model"])
+        proba = svm_proba(model, X["test"], task)
+        write_predictions(
+            prediction_frame(rows["test"], task, proba), out["predictions"], train_rows["utt_id"]
+        )
+        log(f"SVM {task}: {len(rows['test'])} test utterances predicted")
 
 
-def train_fold_rnn(
-    inputs: Mapping[str, str],
-    task: str,
+def train_fold_rnns(
+    inputs: Mapping[str, Any],
+    tasks: Sequence[str],
     bidirectional: bool,
-    outputs: Mapping[str, str],
+    outputs: Mapping[str, Sequence[str]],
     settings: Mapping[str, Any],
     seed: int,
     log: Log,
 ) -> None:
-    """(B)LSTM over (dialog, speaker) utterance sequences; early stopping on the validation
-    speaker, never the test speaker."""
-    rows, X, _ = functional_sets(inputs, task)
-    model, seqs, rows = fit_rnn(rows, X, task, bidirectional, settings, seed, log)
+    """(B)LSTM per task over (dialog, speaker) utterance sequences; early stopping on the
+    validation speaker, never the test speaker (lists parallel to ``tasks`` as for SVMs)."""
+    tables = FoldTables.read(inputs["functionals"], inputs["labels"])
     name = "BLSTM" if bidirectional else "LSTM"
-    model.save(outputs["model"])
-    proba = rnn_proba(model, seqs["test"])
-    write_predictions(
-        prediction_frame(rows["test"], task, proba),
-        outputs["predictions"],
-        rows["train"]["utt_id"],
-        rows["validation"]["utt_id"],
-    )
-    log(f"{name} {task}: best epoch {model.best_epoch_}, {len(rows['test'])} test utterances")
+    for i, task in enumerate(tasks):
+        out = task_outputs(outputs, i)
+        rows, X, _ = functional_sets(tables, inputs["cfs"][i], task)
+        model, seqs, rows = fit_rnn(rows, X, task, bidirectional, settings, seed, log)
+        model.save(out["model"])
+        proba = rnn_proba(model, seqs["test"])
+        write_predictions(
+            prediction_frame(rows["test"], task, proba),
+            out["predictions"],
+            rows["train"]["utt_id"],
+            rows["validation"]["utt_id"],
+        )
+        log(f"{name} {task}: best epoch {model.best_epoch_}, "
+            f"{len(rows['test'])} test utterances")
 
 
 def hmm_features(
@@ -390,8 +417,38 @@ def hmm_features(
     )
 
 
-def train_fold_hmm(
+def train_fold_hmms(
     inputs: Mapping[str, Any],
+    tasks: Sequence[str],
+    modality: str,
+    outputs: Mapping[str, Sequence[str]],
+    settings: Mapping[str, Any],
+    seed: int,
+    log: Log,
+) -> None:
+    """Per task, one ergodic HMM per class on the training speakers' frames; log-likelihoods
+    of every utterance of the fold (for HMM+LM) and predictions on the test speaker.
+
+    The frame features do not depend on the task, so they are built once for all ``tasks``
+    (the ``outputs`` lists are parallel to them)."""
+    lab = pd.read_parquet(inputs["labels"]).sort_values(["dialog", "turn"], kind="stable")
+    feats = hmm_features(inputs, modality, lab["utt_id"].tolist())
+    seqs = [feats.values[a:b] for a, b in zip(feats.bounds[:-1], feats.bounds[1:], strict=True)]
+    is_train = (lab["split"] != "test").to_numpy()
+    n_frames = np.diff(feats.bounds)
+    log(f"HMM {modality}: {int(is_train.sum())} training utterances, "
+        f"{int(n_frames[is_train].sum())} frames x {feats.values.shape[1]} dims; "
+        f"NaN values filled: {sum(feats.filled.values())}; tasks: {', '.join(tasks)}")
+    for i, task in enumerate(tasks):
+        _train_task_hmm(lab, seqs, n_frames, is_train, task, modality,
+                        task_outputs(outputs, i), settings, seed, log)
+
+
+def _train_task_hmm(
+    lab: pd.DataFrame,
+    seqs: Sequence[np.ndarray],
+    n_frames: np.ndarray,
+    is_train: np.ndarray,
     task: str,
     modality: str,
     outputs: Mapping[str, str],
@@ -399,19 +456,10 @@ def train_fold_hmm(
     seed: int,
     log: Log,
 ) -> None:
-    """One ergodic HMM per class on the training speakers' frames; log-likelihoods of every
-    utterance of the fold (for HMM+LM) and predictions on the test speaker."""
+    """The HMMs of one task on frame sequences already built (see :func:`train_fold_hmms`)."""
     from affectflow.models.hmm import HMMClassifier
 
-    lab = pd.read_parquet(inputs["labels"]).sort_values(["dialog", "turn"], kind="stable")
-    feats = hmm_features(inputs, modality, lab["utt_id"].tolist())
-    seqs = [feats.values[a:b] for a, b in zip(feats.bounds[:-1], feats.bounds[1:], strict=True)]
-    is_train = (lab["split"] != "test").to_numpy()
     y = lab[task].to_numpy(np.int64)
-    n_frames = np.diff(feats.bounds)
-    log(f"HMM {modality} {task}: {int(is_train.sum())} training utterances, "
-        f"{int(n_frames[is_train].sum())} frames x {feats.values.shape[1]} dims; "
-        f"NaN values filled: {sum(feats.filled.values())}")
     model = HMMClassifier(
         n_states=settings["n_states"],
         n_mix=settings["n_mix"],
@@ -444,8 +492,21 @@ def _softmax(z: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-def train_fold_hmm_lm(
+def train_fold_hmm_lms(
     inputs: Mapping[str, Any],
+    tasks: Sequence[str],
+    outputs: Mapping[str, Sequence[str]],
+    settings: Mapping[str, Any],
+    log: Log,
+) -> None:
+    """HMM+LM per task (``inputs["scores"]`` and the ``outputs`` lists parallel to ``tasks``):
+    see :func:`train_fold_hmm_lm`."""
+    for i, task in enumerate(tasks):
+        train_fold_hmm_lm(inputs["scores"][i], task, task_outputs(outputs, i), settings, log)
+
+
+def train_fold_hmm_lm(
+    scores_path: str | Path,
     task: str,
     outputs: Mapping[str, str],
     settings: Mapping[str, Any],
@@ -463,7 +524,7 @@ def train_fold_hmm_lm(
     )
 
     n_classes = labels.n_classes(task)
-    scores = pd.read_parquet(inputs["scores"])
+    scores = pd.read_parquet(scores_path)
     cols = [f"loglik_{c}" for c in range(n_classes)]
 
     def sequences(role_rows: pd.DataFrame) -> tuple[list[pd.DataFrame], list[np.ndarray]]:
@@ -624,7 +685,7 @@ def select_final_features(
     log: Log,
 ) -> None:
     """CFS of the final models: all speakers; audio channels only for ``modality="v"``."""
-    X, y, names = training_matrix(functionals_path, labels_path, task)
+    X, y, names = training_matrix(FoldTables.read(functionals_path, labels_path), task)
     keep = modality_columns(names, modality)
     log(f"final CFS for {task} ({modality}): {len(keep)} of {len(names)} functionals")
     write_cfs_selection(
@@ -647,7 +708,8 @@ def train_final(
     from affectflow import bundle
 
     family, _ = bundle.parse_classifier(classifier)
-    rows, X, _ = functional_sets(inputs, task)
+    tables = FoldTables.read(inputs["functionals"], inputs["labels"])
+    rows, X, _ = functional_sets(tables, inputs["cfs"], task)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if family == "svm":

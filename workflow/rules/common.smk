@@ -62,13 +62,29 @@ wildcard_constraints:
     session="Ses0[1-5]",
     fold="Ses0[1-5][FM]",
     task="|".join(TASKS) or "none",
-    modality="v|f|vf",
-    net="lstm|blstm",
 
 
 def lld_files(kind):
     """The per-session LLD Parquet files of one kind (audio or face)."""
     return expand("results/lld/{session}/{kind}.parquet", session=SESSIONS, kind=kind)
+
+
+def rnn_runtime(net, n_tasks):
+    """Minutes for one fold's (B)LSTMs: about a CPU minute per task, initialisation and 100
+    epochs at IEMOCAP scale (benchmarks/rnn.md); 4x that, at least an hour."""
+    settings = config["models"][net]
+    return max(60, 4 * n_tasks * settings["n_init"] * -(-settings["max_epochs"] // 100))
+
+
+def tasks_using(*classifiers):
+    """Tasks (in config order) whose classifiers include any of ``classifiers``."""
+    return [task for task, cs in config["tasks"].items() if set(cs) & set(classifiers)]
+
+
+def per_task(classifier, tasks, name):
+    """``results/models/{task}/{classifier}/{fold}/name`` of each task, ``{fold}`` left as the
+    wildcard: the files one (classifier, fold) job writes for all its tasks."""
+    return [f"results/models/{task}/{classifier}/{{fold}}/{name}" for task in tasks]
 
 
 def fold_inputs(*names):

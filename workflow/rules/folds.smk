@@ -120,17 +120,18 @@ rule select_features:
         functionals="results/folds/{fold}/functionals.parquet",
         labels="results/folds/{fold}/labels.parquet",
     output:
-        "results/folds/{fold}/cfs/{task}.json",
+        expand("results/folds/{{fold}}/cfs/{task}.json", task=TASKS),
     params:
+        tasks=TASKS,
         search_termination=config["selection"]["search_termination"],
     log:
-        "logs/folds/{fold}/cfs_{task}.log",
+        "logs/folds/{fold}/cfs.log",
     benchmark:
-        "benchmarks/runs/folds/{fold}/cfs_{task}.tsv"
+        "benchmarks/runs/folds/{fold}/cfs.tsv"
     threads: 1
     resources:
         mem_mb=mem_from_inputs(4, floor=3000),
-        runtime=scaled_by_attempt(30),
+        runtime=scaled_by_attempt(30 * len(TASKS)),
     conda:
         "../../envs/affectflow.yaml"
     script:

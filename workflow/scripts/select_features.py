@@ -1,4 +1,4 @@
-"""Rule select_features: Weka-faithful CFS on the fold's training functionals."""
+"""Rule select_features: Weka-faithful CFS on the fold's training functionals, every task."""
 
 from affectflow import pipeline
 from affectflow.logs import job_log
@@ -7,8 +7,8 @@ with job_log(snakemake.log[0]) as log:
     pipeline.select_fold_features(
         snakemake.input.functionals,
         snakemake.input.labels,
-        snakemake.wildcards.task,
-        snakemake.output[0],
+        snakemake.params.tasks,
+        snakemake.output,
         snakemake.params.search_termination,
         log,
     )

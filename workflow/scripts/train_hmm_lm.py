@@ -1,12 +1,12 @@
-"""Rule train_hmm_lm: class bigram decoding over the v+f HMM scores."""
+"""Rule train_hmm_lm: class bigram decoding over the v+f HMM scores, every task of a fold."""
 
 from affectflow import pipeline
 from affectflow.logs import job_log
 
 with job_log(snakemake.log[0]) as log:
-    pipeline.train_fold_hmm_lm(
+    pipeline.train_fold_hmm_lms(
         inputs=dict(snakemake.input.items()),
-        task=snakemake.wildcards.task,
+        tasks=snakemake.params.tasks,
         outputs=dict(snakemake.output.items()),
         settings=snakemake.params.hmm_lm,
         log=log,

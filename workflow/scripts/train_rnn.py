@@ -1,13 +1,14 @@
-"""Rule train_rnn: (B)LSTM over each speaker's utterance sequence in a dialog."""
+"""Rules train_lstm and train_blstm: (B)LSTMs over each speaker's utterance sequence in a
+dialog, every task of a fold."""
 
 from affectflow import pipeline
 from affectflow.logs import job_log
 
 with job_log(snakemake.log[0]) as log:
-    pipeline.train_fold_rnn(
+    pipeline.train_fold_rnns(
         inputs=dict(snakemake.input.items()),
-        task=snakemake.wildcards.task,
-        bidirectional=snakemake.wildcards.net == "blstm",
+        tasks=snakemake.params.tasks,
+        bidirectional=snakemake.params.net == "blstm",
         outputs=dict(snakemake.output.items()),
         settings=snakemake.params.rnn,
         seed=snakemake.params.seed,

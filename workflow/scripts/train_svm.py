@@ -1,12 +1,12 @@
-"""Rule train_svm: linear SMO SVM on the fold's CFS-selected functionals."""
+"""Rule train_svm: linear SMO SVMs on the fold's CFS-selected functionals, every task."""
 
 from affectflow import pipeline
 from affectflow.logs import job_log
 
 with job_log(snakemake.log[0]) as log:
-    pipeline.train_fold_svm(
+    pipeline.train_fold_svms(
         inputs=dict(snakemake.input.items()),
-        task=snakemake.wildcards.task,
+        tasks=snakemake.params.tasks,
         outputs=dict(snakemake.output.items()),
         settings=snakemake.params.svm,
         seed=snakemake.params.seed,
