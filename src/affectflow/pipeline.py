@@ -7,7 +7,7 @@ for the same steps, so serving never diverges from cross-validation.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -349,6 +349,17 @@ def full_columns(values: np.ndarray, classes: np.ndarray, n_classes: int, fill: 
     return out
 
 
+def _functional_tasks(
+    inputs: Mapping[str, Any], tasks: Sequence[str], outputs: Mapping[str, Sequence[str]]
+) -> Iterator[tuple[str, dict[str, str], dict[str, pd.DataFrame], dict[str, np.ndarray]]]:
+    """Per task of a (classifier, fold) job: the task, its output paths, and its label rows and
+    CFS-selected functionals per role; the fold's tables are read once for all tasks."""
+    tables = FoldTables.read(inputs["functionals"], inputs["labels"])
+    for i, task in enumerate(tasks):
+        rows, X, _ = functional_sets(tables, inputs["cfs"][i], task)
+        yield task, task_outputs(outputs, i), rows, X
+
+
 def train_fold_svms(
     inputs: Mapping[str, Any],
     tasks: Sequence[str],
@@ -359,10 +370,7 @@ def train_fold_svms(
 ) -> None:
     """Linear SMO SVM per task on the CFS-selected functionals of all training speakers
     (``inputs["cfs"]`` and the ``outputs`` lists parallel to ``tasks``)."""
-    tables = FoldTables.read(inputs["functionals"], inputs["labels"])
-    for i, task in enumerate(tasks):
-        out = task_outputs(outputs, i)
-        rows, X, _ = functional_sets(tables, inputs["cfs"][i], task)
+    for task, out, rows, X in _functional_tasks(inputs, tasks, outputs):
         model, train_rows = fit_svm(rows, X, task, settings, seed, log)
         model.save(out["model"])
         proba = svm_proba(model, X["test"], task)
@@ -383,11 +391,8 @@ def train_fold_rnns(
 ) -> None:
     """(B)LSTM per task over (dialog, speaker) utterance sequences; early stopping on the
     validation speaker, never the test speaker (lists parallel to ``tasks`` as for SVMs)."""
-    tables = FoldTables.read(inputs["functionals"], inputs["labels"])
     name = "BLSTM" if bidirectional else "LSTM"
-    for i, task in enumerate(tasks):
-        out = task_outputs(outputs, i)
-        rows, X, _ = functional_sets(tables, inputs["cfs"][i], task)
+    for task, out, rows, X in _functional_tasks(inputs, tasks, outputs):
         model, seqs, rows = fit_rnn(rows, X, task, bidirectional, settings, seed, log)
         model.save(out["model"])
         proba = rnn_proba(model, seqs["test"])
