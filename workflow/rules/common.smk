@@ -87,9 +87,9 @@ def per_task(classifier, tasks, name):
     return [f"results/models/{task}/{classifier}/{{fold}}/{name}" for task in tasks]
 
 
-def fold_inputs(*names):
-    """Named per-fold artifacts, e.g. fold_inputs("normalizer.npz") as a wildcards function."""
-    return [f"results/folds/{{fold}}/{name}" for name in names]
+def fold_cfs(tasks):
+    """``results/folds/{fold}/cfs/{task}.json`` of each task, ``{fold}`` left as the wildcard."""
+    return [f"results/folds/{{fold}}/cfs/{task}.json" for task in tasks]
 
 
 def prediction_files():

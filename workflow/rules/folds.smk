@@ -120,7 +120,7 @@ rule select_features:
         functionals="results/folds/{fold}/functionals.parquet",
         labels="results/folds/{fold}/labels.parquet",
     output:
-        expand("results/folds/{{fold}}/cfs/{task}.json", task=TASKS),
+        fold_cfs(TASKS),
     params:
         tasks=TASKS,
         search_termination=config["selection"]["search_termination"],

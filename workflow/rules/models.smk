@@ -55,18 +55,19 @@ for hmm_modality in ("v", "f", "vf"):
             "../scripts/train_hmm.py"
 
 
-if tasks_using("hmm_lm_vf"):
+lm_tasks = tasks_using("hmm_lm_vf")
+if lm_tasks:
 
     rule train_hmm_lm:
         input:
-            scores=per_task("hmm_vf", tasks_using("hmm_lm_vf"), "scores.parquet"),
+            scores=per_task("hmm_vf", lm_tasks, "scores.parquet"),
             split="results/folds/{fold}/split.json",
             labels="results/folds/{fold}/labels.parquet",
         output:
-            model=per_task("hmm_lm_vf", tasks_using("hmm_lm_vf"), "model.json"),
-            predictions=per_task("hmm_lm_vf", tasks_using("hmm_lm_vf"), "predictions.parquet"),
+            model=per_task("hmm_lm_vf", lm_tasks, "model.json"),
+            predictions=per_task("hmm_lm_vf", lm_tasks, "predictions.parquet"),
         params:
-            tasks=tasks_using("hmm_lm_vf"),
+            tasks=lm_tasks,
             hmm_lm=config["models"]["hmm_lm"],
         log:
             "logs/models/hmm_lm_vf/{fold}.log",
@@ -84,19 +85,20 @@ if tasks_using("hmm_lm_vf"):
             "../scripts/train_hmm_lm.py"
 
 
-if tasks_using("svm_vf"):
+svm_tasks = tasks_using("svm_vf")
+if svm_tasks:
 
     rule train_svm:
         input:
             functionals="results/folds/{fold}/functionals.parquet",
-            cfs=expand("results/folds/{{fold}}/cfs/{task}.json", task=tasks_using("svm_vf")),
+            cfs=fold_cfs(svm_tasks),
             split="results/folds/{fold}/split.json",
             labels="results/folds/{fold}/labels.parquet",
         output:
-            model=per_task("svm_vf", tasks_using("svm_vf"), "model.json"),
-            predictions=per_task("svm_vf", tasks_using("svm_vf"), "predictions.parquet"),
+            model=per_task("svm_vf", svm_tasks, "model.json"),
+            predictions=per_task("svm_vf", svm_tasks, "predictions.parquet"),
         params:
-            tasks=tasks_using("svm_vf"),
+            tasks=svm_tasks,
             svm=config["models"]["svm"],
             seed=config["models"]["seed"],
         log:
@@ -126,7 +128,7 @@ for rnn_net in ("lstm", "blstm"):
             f"train_{rnn_net}"
         input:
             functionals="results/folds/{fold}/functionals.parquet",
-            cfs=expand("results/folds/{{fold}}/cfs/{task}.json", task=rnn_tasks),
+            cfs=fold_cfs(rnn_tasks),
             split="results/folds/{fold}/split.json",
             labels="results/folds/{fold}/labels.parquet",
         output:
