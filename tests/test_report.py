@@ -121,8 +121,30 @@ class WebDriver:
                 raise AssertionError(f"no element {xpath} in the page")
             time.sleep(0.2)
 
-    def click(self, xpath: str) -> None:
-        self.call("POST", f"/element/{self.find(xpath)}/click", {})
+    def click(self, xpath: str, timeout: float = 20) -> None:
+        """Click the first match of ``xpath`` once it has stopped moving.
+
+        The report animates its sidebar's width when it opens a table, which reflows the page;
+        a click aimed at an element's position mid-transition lands on something else (or is
+        refused as intercepted), so the element's rectangle must be the same in two reads
+        0.25 s apart, and an intercepted click is tried again until ``timeout``.
+        """
+        deadline = time.monotonic() + timeout
+        previous = None
+        while True:
+            element = self.find(xpath)
+            rect = self.call("GET", f"/element/{element}/rect")
+            if rect == previous:
+                try:
+                    self.call("POST", f"/element/{element}/click", {})
+                    return
+                except AssertionError as err:
+                    if "click intercepted" not in str(err) or time.monotonic() > deadline:
+                        raise
+            elif time.monotonic() > deadline:
+                raise AssertionError(f"{xpath} kept moving for {timeout} s")
+            previous = rect
+            time.sleep(0.25)
 
     def script(self, source: str) -> Any:
         return self.call("POST", "/execute/sync", {"script": source, "args": []})
