@@ -14,8 +14,8 @@ from affectflow.features.deltas import (
     deltas,
 )
 from affectflow.features.functionals import (
-    FILL_VALUE,
     FUNCTIONALS,
+    MISSING,
     compute_functionals,
     empty_counts,
     functionals_frame,
@@ -30,7 +30,7 @@ def reference_functionals(x: np.ndarray) -> dict[str, float]:
     ok = ~np.isnan(x)
     v, tv = x[ok].astype(np.float64), t[ok]
     if len(v) == 0:
-        return dict.fromkeys(FUNCTIONALS, FILL_VALUE)
+        return dict.fromkeys(FUNCTIONALS, MISSING)
     if len(v) >= 2:
         slope, offset = np.polyfit(tv, v, 1)
     else:
@@ -107,6 +107,10 @@ def test_functionals_match_reference(random_frames) -> None:
             ref = reference_functionals(values[bounds[u] : bounds[u + 1], c])
             for f, expected in ref.items():
                 value = got[u, col[f"{ch}__{f}"]]
+                if np.isnan(expected):  # no valid frame: every functional is missing
+                    assert np.isnan(value), (u, ch, f)
+                    checked += 1
+                    continue
                 scale = 1.0 + abs(ref["mean"]) + ref["std"]
                 if f.startswith("qreg") or f.startswith("linreg"):
                     n = bounds[u + 1] - bounds[u]
@@ -125,11 +129,16 @@ def test_block_size_does_not_change_results(random_frames) -> None:
     np.testing.assert_allclose(small, large, rtol=1e-9, atol=1e-9)
 
 
-def test_empty_utterances_get_fill_value_and_are_counted(random_frames) -> None:
+def test_empty_utterances_are_missing_and_counted(random_frames) -> None:
+    """A channel without a valid frame has no functional value (NaN, imputed per fold later);
+    the other channels of that utterance and that channel in other utterances are computed."""
     values, bounds, channels = random_frames
     got, names = compute_functionals(values, bounds, channels)
     c_cols = [i for i, nm in enumerate(names) if nm.startswith("c__")]
-    assert np.all(got[5, c_cols] == FILL_VALUE)
+    assert np.all(np.isnan(got[5, c_cols]))
+    other = [i for i, nm in enumerate(names) if not nm.startswith("c__")]
+    assert not np.isnan(got[5, other]).any()
+    assert not np.isnan(got[4, c_cols]).any()
     counts = valid_counts(values, bounds)
     assert counts[5, 2] == 0 and counts[5, 3] == bounds[6] - bounds[5]
     empty = empty_counts(values, bounds)
@@ -217,7 +226,10 @@ def test_functionals_at_fold_scale_under_30_cpu_seconds() -> None:
         start = time.process_time()
         feats, _ = compute_functionals(values, bounds, [f"c{i}" for i in range(values.shape[1])])
         cpu = time.process_time() - start
-    assert np.isfinite(feats).all() and feats.shape == (5000, 142 * len(FUNCTIONALS))
+    assert feats.shape == (5000, 142 * len(FUNCTIONALS)) and not np.isinf(feats).any()
+    missing = np.isnan(feats).reshape(5000, 142, len(FUNCTIONALS))
+    empty = valid_counts(values, bounds) == 0  # only channels without a valid frame are NaN
+    assert np.array_equal(missing.any(axis=-1), empty) and np.array_equal(missing.all(-1), empty)
     assert cpu < 30.0
 
 

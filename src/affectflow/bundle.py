@@ -4,6 +4,8 @@
 
 - ``normalizer.npz``, ``pfa.json``: the feature transforms, fit on every speaker;
 - ``features.json``: the CFS selection (``{"task", "features", "merit"}``), in model input order;
+- ``imputer.json``: the training mean of each selected feature, which fills a functional that
+  cannot be computed for a new utterance (:mod:`affectflow.impute`);
 - ``model.json`` (SVM) or ``model.pt`` ((B)LSTM);
 - ``manifest.json``: what the bundle is (see :func:`build_manifest`). It is written last, so a
   directory without it is an incomplete bundle and is refused.
@@ -32,8 +34,9 @@ from affectflow.targets import (  # noqa: F401 (re-exported: the bundle API)
 )
 
 FORMAT = "affectflow-bundle"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: imputer.json (missing functionals filled with training means)
 MANIFEST = "manifest.json"
+IMPUTER_FILE = "imputer.json"
 FAMILIES: tuple[str, ...] = ("svm", "lstm", "blstm")
 MODALITIES: tuple[str, ...] = ("vf", "v")
 CLASSIFIERS: tuple[str, ...] = tuple(f"{f}_{m}" for f in FAMILIES for m in MODALITIES)
@@ -135,7 +138,8 @@ def build_manifest(
         "modality": modality,
         "needs_face": modality == "vf",
         "files": {"normalizer": "normalizer.npz", "pfa": "pfa.json",
-                  "features": "features.json", "model": MODEL_FILES[family]},
+                  "features": "features.json", "imputer": IMPUTER_FILE,
+                  "model": MODEL_FILES[family]},
         "features": list(selection["features"]),
         "cfs_merit": float(selection["merit"]),
         "classes": class_table(task, clusters),

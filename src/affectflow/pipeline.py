@@ -18,6 +18,7 @@ import pandas as pd
 from affectflow import fold_data, io, labels
 from affectflow.corpus.iemocap import select_utterances
 from affectflow.folds import FoldSplit, make_split, split_from_json, split_to_json
+from affectflow.impute import MeanImputer
 from affectflow.logs import Log
 from affectflow.normalize import Normalizer, fit_normalizer
 from affectflow.selection.pfa import PFAResult, fit_pfa
@@ -225,7 +226,7 @@ def select_fold_features(
 ) -> None:
     """CFS on the fold's training utterances, for each task (``out_paths`` parallel to
     ``tasks``); the functionals are read once for all of them."""
-    tables = FoldTables.read(functionals_path, labels_path)
+    tables = FoldTables.read(functionals_path, labels_path, log)
     for task, out_path in zip(tasks, out_paths, strict=True):
         X, y, names = training_matrix(tables, task)
         write_cfs_selection(X, y, names, task, out_path, search_termination, log)
@@ -252,15 +253,50 @@ def write_cfs_selection(
 
 @dataclass(frozen=True)
 class FoldTables:
-    """A fold's functionals (one row per utterance) and labels (with each utterance's role),
-    read once per job and shared by all the tasks the job serves."""
+    """A fold's functionals (one row per utterance, missing values imputed) and labels (with
+    each utterance's role), read once per job and shared by all the tasks the job serves.
+
+    ``imputer``: the training means that filled the missing functionals (:mod:`affectflow.impute`;
+    fit on the rows whose role is not ``test``)."""
 
     functionals: pd.DataFrame
     labels: pd.DataFrame
+    imputer: MeanImputer
 
     @classmethod
-    def read(cls, functionals_path: str | Path, labels_path: str | Path) -> FoldTables:
-        return cls(pd.read_parquet(functionals_path), pd.read_parquet(labels_path))
+    def read(
+        cls, functionals_path: str | Path, labels_path: str | Path, log: Log | None = None
+    ) -> FoldTables:
+        """Read both tables and impute the missing functionals (counts to ``log``)."""
+        return cls.impute(pd.read_parquet(functionals_path), pd.read_parquet(labels_path), log)
+
+    @classmethod
+    def impute(
+        cls, functionals: pd.DataFrame, lab: pd.DataFrame, log: Log | None = None
+    ) -> FoldTables:
+        """Fill every missing functional with its mean over the fold's training rows."""
+        names = [c for c in functionals.columns if c != "utt_id"]
+        role = functionals["utt_id"].astype(str).map(
+            dict(zip(lab["utt_id"].astype(str), lab["split"], strict=True))
+        )
+        values = functionals[names].to_numpy(np.float64)
+        is_train = (role.notna() & (role != "test")).to_numpy()
+        imputer = MeanImputer.fit(values[is_train], names)
+        filled, n_filled = imputer.transform(values)
+        if log is not None:
+            per_role = (
+                pd.Series(np.isnan(values).sum(axis=1), index=role.fillna("none").to_numpy())
+                .groupby(level=0).sum().to_dict()
+            )
+            roles = ", ".join(f"{r} {int(per_role.get(r, 0))}" for r in ("train", "validation",
+                                                                         "test"))
+            log(f"imputed {n_filled} missing functional cells with the means of "
+                f"{imputer.n_train} training rows ({roles})"
+                + (f"; no training value (filled with 0): {', '.join(imputer.no_training_value)}"
+                   if imputer.no_training_value else ""))
+        table = pd.DataFrame(filled, columns=names, index=functionals.index)
+        table.insert(0, "utt_id", functionals["utt_id"].to_numpy())
+        return cls(table, lab, imputer)
 
 
 def training_matrix(tables: FoldTables, task: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -350,11 +386,14 @@ def full_columns(values: np.ndarray, classes: np.ndarray, n_classes: int, fill: 
 
 
 def _functional_tasks(
-    inputs: Mapping[str, Any], tasks: Sequence[str], outputs: Mapping[str, Sequence[str]]
+    inputs: Mapping[str, Any],
+    tasks: Sequence[str],
+    outputs: Mapping[str, Sequence[str]],
+    log: Log,
 ) -> Iterator[tuple[str, dict[str, str], dict[str, pd.DataFrame], dict[str, np.ndarray]]]:
     """Per task of a (classifier, fold) job: the task, its output paths, and its label rows and
     CFS-selected functionals per role; the fold's tables are read once for all tasks."""
-    tables = FoldTables.read(inputs["functionals"], inputs["labels"])
+    tables = FoldTables.read(inputs["functionals"], inputs["labels"], log)
     for i, task in enumerate(tasks):
         rows, X, _ = functional_sets(tables, inputs["cfs"][i], task)
         yield task, task_outputs(outputs, i), rows, X
@@ -370,7 +409,7 @@ def train_fold_svms(
 ) -> None:
     """Linear SMO SVM per task on the CFS-selected functionals of all training speakers
     (``inputs["cfs"]`` and the ``outputs`` lists parallel to ``tasks``)."""
-    for task, out, rows, X in _functional_tasks(inputs, tasks, outputs):
+    for task, out, rows, X in _functional_tasks(inputs, tasks, outputs, log):
         model, train_rows = fit_svm(rows, X, task, settings, seed, log)
         model.save(out["model"])
         proba = svm_proba(model, X["test"], task)
@@ -392,7 +431,7 @@ def train_fold_rnns(
     """(B)LSTM per task over (dialog, speaker) utterance sequences; early stopping on the
     validation speaker, never the test speaker (lists parallel to ``tasks`` as for SVMs)."""
     name = "BLSTM" if bidirectional else "LSTM"
-    for task, out, rows, X in _functional_tasks(inputs, tasks, outputs):
+    for task, out, rows, X in _functional_tasks(inputs, tasks, outputs, log):
         model, seqs, rows = fit_rnn(rows, X, task, bidirectional, settings, seed, log)
         model.save(out["model"])
         proba = rnn_proba(model, seqs["test"])
@@ -690,7 +729,7 @@ def select_final_features(
     log: Log,
 ) -> None:
     """CFS of the final models: all speakers; audio channels only for ``modality="v"``."""
-    X, y, names = training_matrix(FoldTables.read(functionals_path, labels_path), task)
+    X, y, names = training_matrix(FoldTables.read(functionals_path, labels_path, log), task)
     keep = modality_columns(names, modality)
     log(f"final CFS for {task} ({modality}): {len(keep)} of {len(names)} functionals")
     write_cfs_selection(
@@ -713,10 +752,11 @@ def train_final(
     from affectflow import bundle
 
     family, _ = bundle.parse_classifier(classifier)
-    tables = FoldTables.read(inputs["functionals"], inputs["labels"])
-    rows, X, _ = functional_sets(tables, inputs["cfs"], task)
+    tables = FoldTables.read(inputs["functionals"], inputs["labels"], log)
+    rows, X, features = functional_sets(tables, inputs["cfs"], task)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    io.write_json(tables.imputer.subset(features).to_json(), out / bundle.IMPUTER_FILE)
     if family == "svm":
         model, _ = fit_svm(rows, X, task, settings, seed, log)
     else:

@@ -3,8 +3,9 @@
 The path is the workflow's, through the same functions: LLDs on the 25 ms grid
 (:mod:`affectflow.features.audio`, :func:`affectflow.features.face.extract_face_lld`) -> the
 bundle's normaliser -> functionals (:func:`affectflow.fold_data.fold_functionals`) -> the
-bundle's CFS selection -> the model (:func:`affectflow.pipeline.svm_proba` /
-:func:`~affectflow.pipeline.rnn_proba`).
+bundle's CFS selection -> missing functionals filled with the bundle's training means
+(:class:`affectflow.impute.MeanImputer`, as in every fold) -> the model
+(:func:`affectflow.pipeline.svm_proba` / :func:`~affectflow.pipeline.rnn_proba`).
 
 - Audio is z-standardised with the bundle's statistics (all training speakers).
 - Face coordinates are speaker-normalised with each conversation's own mean face, as a fold
@@ -36,6 +37,7 @@ from affectflow import fold_data, io, pipeline
 from affectflow.errors import AffectflowError, CorpusError
 from affectflow.features import grid
 from affectflow.features.groups import FACE_COORDS
+from affectflow.impute import MeanImputer
 from affectflow.normalize import Normalizer, _nan_mean
 from affectflow.selection.pfa import PFAResult
 
@@ -67,6 +69,7 @@ class Bundle:
     normalizer: Normalizer
     pfa: PFAResult
     features: list[str]
+    imputer: MeanImputer
     model: Any
 
     @property
@@ -128,6 +131,7 @@ def load_bundle(path: str | Path, device: str | None = None) -> Bundle:
         normalizer=Normalizer.load(root / files["normalizer"]),
         pfa=PFAResult.from_json(io.read_json(root / files["pfa"])),
         features=features,
+        imputer=MeanImputer.from_json(io.read_json(root / files["imputer"])).subset(features),
         model=model,
     )
 
@@ -333,7 +337,11 @@ def functionals(
     audio, face = extract_lld(table, keys, bundle.needs_face, lld, notice, progress)
     normalizer = with_face_means(bundle.normalizer, face, speakers)
     frame = fold_data.fold_functionals(audio, face, normalizer, bundle.pfa, utt_speaker=speakers)
-    return frame.set_index("utt_id").loc[keys, bundle.features].to_numpy(np.float64)
+    X, n_filled = bundle.imputer.transform(frame.set_index("utt_id").loc[keys, bundle.features])
+    if n_filled:
+        notice(f"{n_filled} functionals could not be computed (no valid frame in a channel); "
+               "filled with the bundle's training means")
+    return X
 
 
 # ------------------------------------------------------------------------------- predict

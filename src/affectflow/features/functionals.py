@@ -20,9 +20,12 @@ Functionals (24 per channel, :data:`FUNCTIONALS`), over the valid (non-NaN) fram
   default ``method="linear"`` (Hyndman-Fan type 7).
 
 NaN frames (unvoiced pitch and its delta, long face gaps) are left out of that channel's
-functionals. An utterance without a single valid frame in a channel gets :data:`FILL_VALUE`
-(0, the training mean after z-normalisation) for all of that channel's functionals; such
-utterances are counted (:func:`empty_counts`, ``DataFrame.attrs["empty_utterances"]``).
+functionals. An utterance without a single valid frame in a channel has no value for any of that
+channel's functionals: they are :data:`MISSING` (NaN) and stay so in ``functionals.parquet``;
+such utterances are counted (:func:`empty_counts`, ``DataFrame.attrs["empty_utterances"]``).
+Filling them is a per-fold decision that needs the fold's training rows
+(:mod:`affectflow.impute`), not a constant: no single value is right for every channel (face
+coordinates are only speaker-mean-shifted, so 0 mm can lie 100 standard deviations away).
 
 Speed: utterances are grouped by similar length into blocks that are padded with NaN into a
 ``(channels, utterances, max_length)`` array; every functional is then a reduction along the
@@ -46,7 +49,8 @@ FUNCTIONALS: tuple[str, ...] = (
     "quartile1", "quartile2", "quartile3", "iqr1_2", "iqr2_3", "iqr1_3",
     "percentile1", "percentile99",
 )  # fmt: skip
-FILL_VALUE = 0.0
+#: Value of every functional of a channel without a single valid frame in the utterance.
+MISSING = np.nan
 #: Frames (padded) per block times channels bounds the working memory (~8 bytes each, x ~8).
 BLOCK_FRAMES = 32_768
 _PAD_RATIO = 1.25  # a block's longest utterance is at most this much longer than its shortest
@@ -74,10 +78,10 @@ def compute_functionals(
     b = check_bounds(bounds, values.shape[0])
     lengths = np.diff(b)
     n_utts, n_ch, n_fun = len(lengths), values.shape[1], len(FUNCTIONALS)
-    out = np.full((n_utts, n_ch, n_fun), FILL_VALUE, dtype=np.float64)
+    out = np.full((n_utts, n_ch, n_fun), MISSING, dtype=np.float64)
     for utts in _length_blocks(lengths, max(1, block_frames)):
         if lengths[utts].max() == 0:
-            continue  # empty utterances keep the fill value
+            continue  # empty utterances stay missing
         block = _padded_block(values, b[utts], lengths[utts])
         out[utts] = _block_functionals(block, lengths[utts]).transpose(1, 0, 2)
     return out.reshape(n_utts, n_ch * n_fun), functional_names(channels)
@@ -97,7 +101,7 @@ def valid_counts(values: np.ndarray, bounds: np.ndarray) -> np.ndarray:
 
 
 def empty_counts(values: np.ndarray, bounds: np.ndarray) -> np.ndarray:
-    """Per channel, how many utterances have no valid frame (and so get the fill value)."""
+    """Per channel, how many utterances have no valid frame (so all their functionals are NaN)."""
     return (valid_counts(values, bounds) == 0).sum(axis=0)
 
 
@@ -241,5 +245,5 @@ def _block_functionals(x: np.ndarray, n_frames: np.ndarray) -> np.ndarray:
         ],
         axis=-1,
     )  # fmt: skip
-    out[count == 0] = FILL_VALUE
+    out[count == 0] = MISSING
     return out
