@@ -114,6 +114,32 @@ def test_rnn_validation_speaker_is_not_trained_on(run: Path, folds: list) -> Non
         assert split.validation not in {_speaker(u) for u in meta["train_ids"]}
 
 
+def test_hmm_lm_tunes_its_scale_without_the_validation_speaker(
+    run: Path, config: dict, folds: list
+) -> None:
+    """The HMMs and the bigram of the HMM+LM's tuning step never saw the validation speaker
+    (recorded ids), and its scores come from other HMMs than the ones that decode the test."""
+    lm_tasks = [t for t, cs in config["tasks"].items() if "hmm_lm_vf" in cs]
+    assert lm_tasks
+    for fold in folds:
+        split = pipeline.read_split(run / f"results/folds/{fold}/split.json")
+        for task in lm_tasks:
+            meta = io.read_parquet_metadata(
+                run / f"results/models/{task}/hmm_lm_vf/{fold}/predictions.parquet"
+            )
+            tuned_on = {_speaker(u) for u in meta["tuning_train_ids"]}
+            assert tuned_on == set(split.train) - {split.validation}, (fold, task)
+            scores = run / f"results/models/{task}/hmm_vf/{fold}/scores.parquet"
+            assert set(io.read_parquet_metadata(scores)["tuning_train_ids"]) <= set(
+                meta["tuning_train_ids"]
+            )
+            table = pd.read_parquet(scores)
+            valid = table[table["split"] == "validation"]
+            assert len(valid) and valid.filter(like="tune_loglik_").notna().all().all()
+            assert table.loc[table["split"] != "validation"].filter(like="tune_").isna().all().all()
+            assert not np.allclose(valid["tune_loglik_0"], valid["loglik_0"])
+
+
 def test_tables_have_every_configured_row_in_range(run: Path, config: dict) -> None:
     per_fold = pd.read_parquet(run / "results/metrics/per_fold.parquet")
     expected = {(t, c) for t, cs in config["tasks"].items() for c in cs}

@@ -43,6 +43,7 @@ from affectflow.normalize import (
     fit_normalizer,
     frame_speakers,
     speakers_from_ids,
+    training_rows,
 )
 from affectflow.selection.pfa import MAX_FRAMES, N_FEATURES, VARIANCE, PFAResult, fit_pfa
 
@@ -270,16 +271,19 @@ def training_face_frames(
     train_speakers: Iterable[str],
     utt_speaker: SpeakerSource = None,
 ) -> tuple[np.ndarray, list[str]]:
-    """Speaker-normalised face frames showing a training speaker's face, the input of PFA.
+    """Speaker-normalised face frames of training utterances (spoken by a training speaker and
+    showing a training speaker's face: :func:`affectflow.normalize.training_rows`), the input
+    of PFA.
 
-    Whose face a row shows comes from ``utt_speaker`` (``None``: the dialog's marker wearer).
+    Speakers come from ``utt_speaker`` (``None``: parsed from the ids; the face is the dialog's
+    marker wearer's).
 
     Returns ``(frames x coordinates)`` float32 (NaN kept; PFA drops incomplete frames) and the
     coordinate names (``FACE_COORDS`` order).
     """
     names = [c for c in FACE_COORDS if c in face.columns]
     speakers = frame_speakers(face, utt_speaker, face=True)
-    rows = np.isin(speakers, list(train_speakers))
+    rows = training_rows(face, utt_speaker, train_speakers)
     train = face.loc[rows, ["utt_id", *names]]
     normed = normalizer.apply_face(train, speakers[rows])
     return normed[names].to_numpy(dtype=np.float32), names

@@ -7,6 +7,17 @@ Only the (B)LSTM's early stopping holds one training speaker out as the validati
 Validation rule: the other speaker of the test speaker's session (test ``Ses01F`` ->
 validation ``Ses01M``), so that each fold keeps four complete sessions for training the
 network; if that speaker is not in the data, the first training speaker in sorted order.
+
+Utterances, not only speakers, have roles (:meth:`FoldSplit.utterance_role`). An utterance has
+two people in it: its speaker (the voice) and the dialog's marker wearer (the face: MOCAP files
+always show the wearer). With ``corpus.utterances: all`` the two differ for the partner's turns,
+so a training speaker's turn in a dialog where the *test* speaker wears the markers carries the
+test speaker's face (and a conversation coupled with the test rows). Such a turn is left out of
+the fold: no training-side artifact or model (normaliser, PFA, clusters, CFS, SVM, HMMs, (B)LSTM)
+ever sees a frame of the test speaker. Likewise a training speaker's turn in a dialog the
+*validation* speaker wears is a validation row, so the (B)LSTM's weights never see the
+validation speaker's face. With the paper's ``wearer_only`` both people are the same and the
+roles are the speakers' roles.
 """
 
 from __future__ import annotations
@@ -46,6 +57,22 @@ class FoldSplit:
         if speaker in self.train:
             return "train"
         raise KeyError(f"speaker {speaker!r} is not part of fold {self.test}")
+
+    def utterance_role(self, speaker: str, face_owner: str) -> str | None:
+        """Role of an utterance spoken by ``speaker`` whose face frames show ``face_owner``:
+        ``"test"``, ``"validation"``, ``"train"``, or ``None`` when it shows the test speaker's
+        face but is not the test speaker's turn (left out; see the module docstring)."""
+        if speaker == self.test:
+            return "test"
+        if face_owner == self.test:
+            return None
+        if self.validation in (speaker, face_owner):
+            return "validation"
+        return self.role(speaker)
+
+    def is_training_utterance(self, speaker: str, face_owner: str) -> bool:
+        """Whether an utterance may enter training-side statistics (role train or validation)."""
+        return speaker in self.train and face_owner in self.train
 
 
 def speakers(index: pd.DataFrame | Iterable[str]) -> list[str]:

@@ -22,6 +22,7 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from affectflow.folds import FoldSplit
+from affectflow.normalize import speakers_from_ids
 from affectflow.targets import TASKS
 
 CLUSTER_KS: dict[str, int] = {"clusters3": 3, "clusters4": 4, "clusters5": 5}
@@ -77,6 +78,9 @@ def build_labels(
 
     ``index_rows``: the index rows of the utterances to label (every speaker must belong to the
     fold). ``seeds``: one k-means seed, or one per cluster task (``{"clusters3": 0, ...}``).
+    Rows get their role from :meth:`FoldSplit.utterance_role`; those it leaves out (turns that
+    show the test speaker's face, ``utterances: all`` only) are dropped and counted in
+    ``attrs["left_out"]``.
     Returns the ``labels.parquet`` frame (sorted by dialog, turn) and the ``clusters.json``
     dict ``{task: {"k", "seed", "centres": [[V, A], ...], "n_train"}}``.
     """
@@ -86,12 +90,17 @@ def build_labels(
         raise ValueError(
             f"{len(missing)} utterances lack valence/activation, e.g. {missing.utt_id.iloc[0]}"
         )
+    owners = speakers_from_ids(rows["utt_id"], face_owner=True)
     try:
-        roles = [split.role(s) for s in rows["speaker"]]
+        roles = [split.utterance_role(s, o) for s, o in zip(rows["speaker"], owners, strict=True)]
     except KeyError as err:
         raise ValueError(f"index rows outside fold {split.test}: {err}") from err
+    kept = np.array([r is not None for r in roles])
+    left_out = int((~kept).sum())  # turns showing the test speaker's face (utterances: all)
+    rows = rows[kept].reset_index(drop=True)
+    roles = [r for r in roles if r is not None]
     va = rows[["valence", "activation"]].to_numpy(dtype=np.float64)
-    is_train = rows["speaker"].isin(split.train).to_numpy()
+    is_train = np.array([r != "test" for r in roles], dtype=bool)
 
     labels = pd.DataFrame(
         {
@@ -115,7 +124,9 @@ def build_labels(
             "centres": centres.tolist(),
             "n_train": int(is_train.sum()),
         }
-    return labels[list(LABEL_COLUMNS)], clusters
+    out = labels[list(LABEL_COLUMNS)]
+    out.attrs["left_out"] = left_out
+    return out, clusters
 
 
 def n_classes(task: str) -> int:

@@ -10,6 +10,11 @@
   subject's average face; no label is used). A face frame belongs to the actor wearing the
   markers in its dialog (MOCAP files always show the wearer), which for a non-wearer utterance
   is not its speaker; by default both are parsed from the utterance ids.
+- Training-side statistics (the audio z-scores, the training speakers' face means and so the
+  global mean) come from *training utterances* only: spoken by a training speaker and showing a
+  training speaker's face (:meth:`affectflow.folds.FoldSplit.is_training_utterance`). With
+  ``utterances: all`` this keeps out the partner's turns in dialogs where the test speaker wears
+  the markers, whose frames show the test speaker's face.
 """
 
 from __future__ import annotations
@@ -164,6 +169,17 @@ def frame_speakers(
     return arr
 
 
+def training_rows(
+    df: pd.DataFrame, speakers_of_rows: SpeakerSource, train_speakers: Iterable[str]
+) -> np.ndarray:
+    """Boolean mask of the rows of a frame table that belong to training utterances: spoken by
+    a training speaker *and* showing a training speaker's face (see the module docstring)."""
+    train = list(train_speakers)
+    spoken = np.isin(frame_speakers(df, speakers_of_rows), train)
+    shown = np.isin(frame_speakers(df, speakers_of_rows, face=True), train)
+    return spoken & shown
+
+
 def _nan_mean(x: np.ndarray) -> np.ndarray:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns -> NaN, on purpose
@@ -186,8 +202,7 @@ def fit_normalizer(
     mapping utt_id -> speaker or a per-row sequence (tables aligned) is used for both.
     """
     train = tuple(sorted(set(train_speakers)))
-    a_spk = frame_speakers(audio, utt_speaker)
-    a_train = np.isin(a_spk, train)
+    a_train = training_rows(audio, utt_speaker, train)
     if not a_train.any():
         raise ValueError(f"no audio frames of the training speakers {train}")
     mean = np.empty(len(AUDIO_LLDS))
@@ -201,9 +216,15 @@ def fit_normalizer(
         std[j] = max(col.std(), std_floor)
 
     f_spk = frame_speakers(face, utt_speaker, face=True)
+    f_train = training_rows(face, utt_speaker, train)
     codes, uniques = pd.factorize(f_spk)
     values = face[list(FACE_COORDS)].to_numpy()
-    speaker_mean = {str(s): _nan_mean(values[codes == k]) for k, s in enumerate(uniques)}
+    # A training speaker's mean from training utterances only; any other (the test speaker's)
+    # from all frames showing that face.
+    speaker_mean = {
+        str(s): _nan_mean(values[(codes == k) & (f_train if s in train else True)])
+        for k, s in enumerate(uniques)
+    }
     train_means = [speaker_mean[s] for s in train if s in speaker_mean]
     if not train_means:
         raise ValueError(f"no face frames of the training speakers {train}")

@@ -194,6 +194,9 @@ def make_fold_labels(
     io.write_json(clusters, clusters_path)
     counts = table["split"].value_counts().to_dict()
     log(f"labels of {len(table)} utterances {counts}; clusters from the training speakers")
+    if table.attrs.get("left_out"):
+        log(f"left out {table.attrs['left_out']} turns of other speakers in dialogs where the "
+            f"test speaker {split.test} wears the markers (their face frames show that speaker)")
 
 
 def compute_fold_functionals(
@@ -345,15 +348,17 @@ def write_predictions(
     path: str | Path,
     train_ids: Sequence[str],
     validation_ids: Sequence[str] = (),
+    tuning_train_ids: Sequence[str] | None = None,
 ) -> None:
     """Write predictions with the ids used for training and validation in the file metadata
-    (so a test can prove no test-speaker utterance was used)."""
-    io.write_parquet(
-        predictions,
-        path,
-        metadata={"train_ids": sorted(map(str, train_ids)),
-                  "validation_ids": sorted(map(str, validation_ids))},
-    )
+    (so a test can prove no test-speaker utterance was used). ``tuning_train_ids``: for a model
+    with a hyperparameter tuned on the validation speaker, the ids the models of that tuning
+    step were fitted on (never the validation speaker's)."""
+    metadata = {"train_ids": sorted(map(str, train_ids)),
+                "validation_ids": sorted(map(str, validation_ids))}
+    if tuning_train_ids is not None:
+        metadata["tuning_train_ids"] = sorted(map(str, tuning_train_ids))
+    io.write_parquet(predictions, path, metadata=metadata)
 
 
 def sequences_by_speaker_dialog(rows: pd.DataFrame) -> list[np.ndarray]:
@@ -469,9 +474,14 @@ def train_fold_hmms(
     settings: Mapping[str, Any],
     seed: int,
     log: Log,
+    tuning_tasks: Sequence[str] = (),
 ) -> None:
     """Per task, one ergodic HMM per class on the training speakers' frames; log-likelihoods
     of every utterance of the fold (for HMM+LM) and predictions on the test speaker.
+
+    ``tuning_tasks`` (the HMM+LM's tasks, v+f only): also fit the task's HMMs without the
+    validation speaker and score that speaker with them (``tune_loglik_<c>`` columns of the
+    scores), so that the HMM+LM tunes its scale out of sample (:func:`train_fold_hmm_lm`).
 
     The frame features do not depend on the task, so they are built once for all ``tasks``
     (the ``outputs`` lists are parallel to them)."""
@@ -483,9 +493,13 @@ def train_fold_hmms(
     log(f"HMM {modality}: {int(is_train.sum())} training utterances, "
         f"{int(n_frames[is_train].sum())} frames x {feats.values.shape[1]} dims; "
         f"NaN values filled: {sum(feats.filled.values())}; tasks: {', '.join(tasks)}")
+    unknown = sorted(set(tuning_tasks) - set(tasks))
+    if unknown:
+        raise ValueError(f"tuning tasks {unknown} are not among the job's tasks {list(tasks)}")
     for i, task in enumerate(tasks):
         _train_task_hmm(lab, seqs, n_frames, is_train, task, modality,
-                        task_outputs(outputs, i), settings, seed, log)
+                        task_outputs(outputs, i), settings, seed, log,
+                        tuning=task in tuning_tasks)
 
 
 def _train_task_hmm(
@@ -499,11 +513,53 @@ def _train_task_hmm(
     settings: Mapping[str, Any],
     seed: int,
     log: Log,
+    tuning: bool = False,
 ) -> None:
     """The HMMs of one task on frame sequences already built (see :func:`train_fold_hmms`)."""
+    y = lab[task].to_numpy(np.int64)
+    model = _fit_hmms(seqs, y, is_train, settings, seed)
+    model.save(outputs["model"])
+    n_classes = labels.n_classes(task)
+    scores = lab[["utt_id", "dialog", "turn", "speaker", "split", task]].reset_index(drop=True)
+    scores["n_frames"] = n_frames
+    loglik = _class_logliks(model, seqs, n_classes)
+    for c in range(n_classes):
+        scores[f"loglik_{c}"] = loglik[:, c]
+    metadata = None
+    if tuning:
+        role = lab["split"].to_numpy()
+        fit_rows, scored = role == "train", role == "validation"
+        if not scored.any() or not fit_rows.any():
+            raise ValueError(f"HMM {modality} {task}: the HMM+LM needs training and validation "
+                             "speakers to tune its scale")
+        tuner = _fit_hmms(seqs, y, fit_rows, settings, seed)
+        tune = np.full((len(seqs), n_classes), np.nan)
+        tune[scored] = _class_logliks(tuner, [s for s, v in zip(seqs, scored, strict=True) if v],
+                                      n_classes)
+        for c in range(n_classes):
+            scores[f"tune_loglik_{c}"] = tune[:, c]
+        metadata = {"tuning_train_ids": sorted(lab["utt_id"].to_numpy()[fit_rows].tolist())}
+        log(f"HMM {modality} {task}: tuning HMMs without the validation speaker "
+            f"({int(fit_rows.sum())} utterances) scored its {int(scored.sum())} utterances")
+    io.write_parquet(scores, outputs["scores"], metadata=metadata)
+    test = scores[scores["split"] == "test"]
+    proba = _softmax(loglik[~is_train] / test["n_frames"].to_numpy()[:, None])
+    write_predictions(
+        prediction_frame(test, task, proba), outputs["predictions"], lab["utt_id"][is_train]
+    )
+    log(f"HMM {modality} {task}: {len(test)} test utterances predicted")
+
+
+def _fit_hmms(
+    seqs: Sequence[np.ndarray],
+    y: np.ndarray,
+    rows: np.ndarray,
+    settings: Mapping[str, Any],
+    seed: int,
+) -> Any:
+    """One HMM per class on the sequences where ``rows`` is true."""
     from affectflow.models.hmm import HMMClassifier
 
-    y = lab[task].to_numpy(np.int64)
     model = HMMClassifier(
         n_states=settings["n_states"],
         n_mix=settings["n_mix"],
@@ -511,23 +567,15 @@ def _train_task_hmm(
         var_floor=settings["var_floor"],
         seed=seed,
     )
-    model.fit([s for s, t in zip(seqs, is_train, strict=True) if t], y[is_train])
-    model.save(outputs["model"])
-    n_classes = labels.n_classes(task)
+    return model.fit([s for s, r in zip(seqs, rows, strict=True) if r], y[rows])
+
+
+def _class_logliks(model: Any, seqs: Sequence[np.ndarray], n_classes: int) -> np.ndarray:
+    """Log-likelihood of every sequence under every class's HMM, ``(seqs, n_classes)``; a class
+    absent from training gets a floor far below every other score, so it can never win."""
     loglik = model.loglik(seqs)
-    floor = float(loglik.min()) - 1e6  # a class absent from training can never win
-    loglik = full_columns(loglik, model.classes_, n_classes, fill=floor)
-    scores = lab[["utt_id", "dialog", "turn", "speaker", "split", task]].reset_index(drop=True)
-    scores["n_frames"] = n_frames
-    for c in range(n_classes):
-        scores[f"loglik_{c}"] = loglik[:, c]
-    io.write_parquet(scores, outputs["scores"])
-    test = scores[scores["split"] == "test"]
-    proba = _softmax(loglik[~is_train] / test["n_frames"].to_numpy()[:, None])
-    write_predictions(
-        prediction_frame(test, task, proba), outputs["predictions"], lab["utt_id"][is_train]
-    )
-    log(f"HMM {modality} {task}: {len(test)} test utterances predicted")
+    floor = float(loglik.min()) - 1e6
+    return full_columns(loglik, model.classes_, n_classes, fill=floor)
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:
@@ -558,7 +606,15 @@ def train_fold_hmm_lm(
 ) -> None:
     """Class bigram over consecutive utterances of each speaker's dialog sequence, counted on
     the training speakers; the softmax scale of the v+f HMM scores tuned on the validation
-    speaker; then the paper's decoding of the test speaker's sequences."""
+    speaker; then the paper's decoding of the test speaker's sequences.
+
+    The tuning is out of sample: it decodes the validation speaker's ``tune_loglik_<c>`` scores,
+    from HMMs fitted without that speaker (:func:`train_fold_hmms`), with a bigram counted
+    without that speaker. Scored by models that had seen it, the validation speaker would look
+    better matched than a new speaker and the tuned scale would over-trust the acoustic
+    evidence. The decoder of the test speaker then uses the HMMs and the bigram of all training
+    speakers, as the paper's. The ids behind the tuning models go to the predictions' metadata
+    (``tuning_train_ids``)."""
     from affectflow.models.lm import (
         BigramLM,
         decode_greedy,
@@ -576,19 +632,29 @@ def train_fold_hmm_lm(
         frames = [role_rows.reset_index(drop=True).iloc[g] for g in groups]
         return frames, [f[task].to_numpy(np.int64) for f in frames]
 
+    tune_cols = [f"tune_loglik_{c}" for c in range(n_classes)]
+    valid = scores[scores["split"] == "validation"]
+    if not set(tune_cols) <= set(scores.columns) or valid[tune_cols].isna().any().any():
+        raise ValueError(f"{scores_path}: no out-of-sample scores of the validation speaker "
+                         f"(tune_loglik_*); rerun the v+f HMM job with {task} as a tuning task")
+    tuning_hmm_ids = io.read_parquet_metadata(scores_path).get("tuning_train_ids", [])
+    tune_rows = scores[scores["split"] == "train"]
+    _, tune_labels = sequences(tune_rows)
+    tune_lm = BigramLM(n_classes, smoothing=settings["smoothing"]).fit(tune_labels)
+    valid_frames, valid_labels = sequences(valid)
+    scale, _ = tune_scale(
+        [f[tune_cols].to_numpy() for f in valid_frames],
+        [f["n_frames"].to_numpy() for f in valid_frames],
+        valid_labels,
+        tune_lm,
+        decoder=settings["decoding"],
+    )
     train_frames, train_labels = sequences(scores[scores["split"] != "test"])
     lm = BigramLM(n_classes, smoothing=settings["smoothing"]).fit(train_labels)
     decode = decode_viterbi if settings["decoding"] == "viterbi" else decode_greedy
-    valid_frames, valid_labels = sequences(scores[scores["split"] == "validation"])
-    scale, _ = tune_scale(
-        [f[cols].to_numpy() for f in valid_frames],
-        [f["n_frames"].to_numpy() for f in valid_frames],
-        valid_labels,
-        lm,
-        decoder=settings["decoding"],
-    )
-    log(f"HMM+LM {task}: bigram from {len(train_labels)} sequences, scale {scale:g} "
-        "tuned on the validation speaker")
+    log(f"HMM+LM {task}: scale {scale:g} tuned on the validation speaker with HMMs and a bigram "
+        f"fitted without it ({len(tune_labels)} sequences); decoding with the bigram of all "
+        f"{len(train_labels)} training sequences")
     test_frames, _ = sequences(scores[scores["split"] == "test"])
     rows, probas, paths = [], [], []
     for f in test_frames:
@@ -605,7 +671,10 @@ def train_fold_hmm_lm(
                   outputs["model"])
     train_ids = scores.loc[scores["split"] != "test", "utt_id"]
     write_predictions(
-        prediction_frame(test, task, proba, y_pred), outputs["predictions"], train_ids
+        prediction_frame(test, task, proba, y_pred),
+        outputs["predictions"],
+        train_ids,
+        tuning_train_ids=sorted(set(tuning_hmm_ids) | set(tune_rows["utt_id"].astype(str))),
     )
     log(f"HMM+LM {task}: {len(test)} test utterances decoded")
 

@@ -14,7 +14,10 @@
 # killed for exceeding either is resubmitted with more (`retries` in the profiles).
 
 
-# One rule per modality: the HMM+LM decodes the v+f HMMs' scores, so its tasks need them too.
+# One rule per modality: the HMM+LM decodes the v+f HMMs' scores, so its tasks need them too,
+# and for them the v+f job also fits HMMs without the validation speaker (the HMM+LM tunes its
+# scale on that speaker out of sample).
+lm_tasks = tasks_using("hmm_lm_vf")
 for hmm_modality in ("v", "f", "vf"):
     hmm_tasks = tasks_using(f"hmm_{hmm_modality}", *(["hmm_lm_vf"] if hmm_modality == "vf" else []))
     if not hmm_tasks:
@@ -36,6 +39,7 @@ for hmm_modality in ("v", "f", "vf"):
             predictions=per_task(f"hmm_{hmm_modality}", hmm_tasks, "predictions.parquet"),
         params:
             tasks=hmm_tasks,
+            tuning_tasks=lm_tasks if hmm_modality == "vf" else [],
             modality=hmm_modality,
             hmm=config["models"]["hmm"],
             seed=config["models"]["seed"],
@@ -55,7 +59,6 @@ for hmm_modality in ("v", "f", "vf"):
             "../scripts/train_hmm.py"
 
 
-lm_tasks = tasks_using("hmm_lm_vf")
 if lm_tasks:
 
     rule train_hmm_lm:

@@ -12,4 +12,5 @@ with job_log(snakemake.log[0]) as log:
         settings=snakemake.params.hmm,
         seed=snakemake.params.seed,
         log=log,
+        tuning_tasks=snakemake.params.tuning_tasks,
     )
