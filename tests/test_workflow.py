@@ -137,7 +137,9 @@ def test_hmm_lm_tunes_its_scale_without_the_validation_speaker(
             valid = table[table["split"] == "validation"]
             assert len(valid) and valid.filter(like="tune_loglik_").notna().all().all()
             assert table.loc[table["split"] != "validation"].filter(like="tune_").isna().all().all()
-            assert not np.allclose(valid["tune_loglik_0"], valid["loglik_0"])
+            # other HMMs than the decoder's (a class the validation speaker lacks may agree)
+            tuned = valid.filter(regex=r"^tune_loglik_\d+$").to_numpy()
+            assert not np.allclose(tuned, valid.filter(regex=r"^loglik_\d+$").to_numpy())
 
 
 def test_tables_have_every_configured_row_in_range(run: Path, config: dict) -> None:
