@@ -12,20 +12,30 @@ from the dry run's job descriptions (rule and outputs of every job). Two checks 
    config change. So the reports, figures and final models that other rules derive from the
    changed results are expected wherever they are wired in, and any job that would rerun
    without depending on the change (or a missing one) fails the test.
+
+Two more properties: the same config written in another order (keys sorted, set-like lists
+reversed) reruns nothing, and a knob of one model family reruns that family's jobs and final
+bundles and the aggregation with its tables and figures, with exact job counts (a bundle computes
+its cross-validation metrics from its own classifier's predictions, so another family's change
+leaves it alone).
 """
 
 from __future__ import annotations
 
 import ast
+import json
 import re
+import shutil
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
+from affectflow.bundle import CV_METRICS
 from affectflow.features.audio import PITCH_CEILING_HZ, audio_lld_array
 from affectflow.features.groups import AUDIO_LLDS
 from tests.conftest import run_snakemake
@@ -126,6 +136,103 @@ def n_cv_jobs(config: dict, n_folds: int, classifier: str) -> int:
 def test_finished_run_is_up_to_date(tiny_run: Path) -> None:
     """The baseline of every test below: without a change nothing would run."""
     assert dry_run(tiny_run) == []
+
+
+def reordered(config: dict) -> dict:
+    """``config`` with the keys of every mapping in reverse order, and every list whose order
+    means nothing (sessions, each task's classifiers, the final models' classifiers and tasks)
+    reversed: the same configuration, written differently."""
+
+    def reverse_keys(value: object) -> object:
+        if isinstance(value, dict):
+            return {k: reverse_keys(value[k]) for k in reversed(list(value))}
+        return value
+
+    out = reverse_keys(config)
+    out["corpus"]["sessions"] = list(reversed(out["corpus"]["sessions"]))
+    out["tasks"] = {task: list(reversed(clfs)) for task, clfs in out["tasks"].items()}
+    out["final"] = {k: v if v is None else list(reversed(v)) for k, v in out["final"].items()}
+    return out
+
+
+@pytest.fixture(scope="module")
+def run_copy(tiny_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One copy of the shared run (outputs, times and Snakemake's records) for the tests that
+    replace its config.yaml."""
+    return Path(shutil.copytree(tiny_run, tmp_path_factory.mktemp("run") / "run", symlinks=True))
+
+
+@pytest.mark.parametrize("how", ["configfile", "config.yaml"])
+@pytest.mark.parametrize("order", ["sorted", "reordered"])
+def test_same_config_in_another_order_schedules_nothing(
+    tiny_run: Path, run_copy: Path, config: dict, tmp_path: Path, order: str, how: str
+) -> None:
+    """Identical values with the keys in another order (``yaml.safe_dump`` sorts them) or with
+    set-like lists in another order are the same configuration: nothing reruns, whether the
+    file is passed with --configfile or replaces the workflow directory's config.yaml."""
+    if order == "sorted":
+        text = yaml.safe_dump(config, sort_keys=True)
+        assert list(yaml.safe_load(text)) != list(config)  # the order did change
+    else:
+        text = yaml.safe_dump(reordered(config), sort_keys=False)
+        assert yaml.safe_load(text)["tasks"] != config["tasks"]  # lists reversed
+    if how == "configfile":
+        path = tmp_path / "config.yaml"
+        path.write_text(text)
+        assert dry_run(tiny_run, "--configfile", str(path)) == []
+    else:
+        original = (run_copy / "config.yaml").read_text()
+        (run_copy / "config.yaml").write_text(text)
+        try:
+            assert dry_run(run_copy) == []
+        finally:
+            (run_copy / "config.yaml").write_text(original)
+
+
+def final_bundles(config: dict, family: str) -> set[str]:
+    """The run's final bundle folders of ``family`` (its *_vf and *_v classifiers)."""
+    return {
+        f"results/final/{task}/{clf}"
+        for task in config["final"]["tasks"]
+        for clf in config["final"]["classifiers"]
+        if clf.startswith(f"{family}_")
+    }
+
+
+#: A knob of each model family: the --config override, the jobs that read it (one per fold
+#: each), the cross-validation jobs downstream of them (per fold), the family of final models.
+KNOBS = {
+    "blstm": ("models={blstm: {hidden: 64}}", ["train_blstm"], [], "blstm"),
+    "lstm": ("models={lstm: {hidden: 64}}", ["train_lstm"], [], "lstm"),
+    "svm": ("models={svm: {C: 0.5}}", ["train_svm"], [], "svm"),
+    "hmm": (
+        "models={hmm: {n_iter: 10}}",
+        ["train_hmm_v", "train_hmm_f", "train_hmm_vf"],
+        ["train_hmm_lm"],  # decodes the v+f HMMs' scores
+        "hmm",
+    ),
+}
+
+
+@pytest.mark.parametrize("knob", list(KNOBS))
+def test_model_knob_reruns_its_family_its_bundles_and_the_aggregation(
+    tiny_run: Path, config: dict, n_folds: int, knob: str
+) -> None:
+    """A knob of one model family reruns that family's cross-validation jobs, the final
+    bundles of that family only (each bundle's cross-validation metrics come from its own
+    classifier's predictions), and the aggregation with what derives from it (tables,
+    figures); nothing else. Exact job counts: any extra job (another family's bundle, a fold
+    artifact) or a missing one fails."""
+    override, direct, downstream, family = KNOBS[knob]
+    jobs = dry_run(tiny_run, "--config", override)
+
+    expected = Counter({rule: n_folds for rule in direct + downstream})
+    bundles = final_bundles(config, family)
+    if bundles:
+        expected["train_final"] = len(bundles)
+    expected.update(["aggregate_metrics", "make_tables", "make_figures"])
+    assert Counter(j.rule for j in jobs) == expected
+    assert {j.outputs[0] for j in jobs if j.rule == "train_final"} == bundles
 
 
 @pytest.mark.parametrize("anchored", [False, True], ids=["plain", "yaml-anchor"])
@@ -231,3 +338,24 @@ def test_pitch_ceiling_reaches_the_pitch_analysis() -> None:
     assert not np.allclose(low[:, pitch], default[:, pitch], equal_nan=True)
     others = [i for i in range(len(AUDIO_LLDS)) if i != pitch]
     assert np.array_equal(low[:, others], default[:, others])
+
+
+def test_bundle_cv_metrics_equal_the_aggregated_metrics(tiny_run: Path, config: dict) -> None:
+    """What a bundle computes from its own fold predictions equals what aggregate_metrics
+    computes from all of them: the decoupling changed where the numbers come from, not them."""
+    per_fold = pd.read_parquet(tiny_run / "results/metrics/per_fold.parquet")
+    checked = 0
+    for task in config["final"]["tasks"]:
+        for clf in config["final"]["classifiers"]:
+            manifest = json.loads((tiny_run / f"results/final/{task}/{clf}/manifest.json")
+                                  .read_text())
+            rows = per_fold[(per_fold["task"] == task) & (per_fold["classifier"] == clf)]
+            if clf not in config["tasks"].get(task, []):
+                assert manifest["cv_metrics"] is None and rows.empty
+                continue
+            cv = manifest["cv_metrics"]
+            assert cv["n_folds"] == len(rows) == 2 * len(config["corpus"]["sessions"])
+            for metric in CV_METRICS:
+                assert cv[metric] == pytest.approx(rows[metric].mean(), rel=1e-12), metric
+            checked += 1
+    assert checked >= 2

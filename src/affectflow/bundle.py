@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from affectflow import __version__, io, labels
@@ -29,8 +30,8 @@ from affectflow.errors import AffectflowError
 from affectflow.targets import (  # noqa: F401 (re-exported: the bundle API)
     bundle_dirs,
     config_sections,
+    cv_predictions,
     final_tasks,
-    metrics_inputs,
 )
 
 FORMAT = "affectflow-bundle"
@@ -85,18 +86,28 @@ def class_table(task: str, clusters_json: Mapping[str, Any]) -> list[dict[str, A
     return classes
 
 
-def cv_metrics(per_fold_path: str | Path | None, task: str, classifier: str) -> dict | None:
-    """Mean over folds of the classifier's cross-validation metrics for ``task``, or ``None``
-    when the run did not cross-validate that combination."""
-    if per_fold_path is None or not Path(per_fold_path).exists():
+def cv_metrics(prediction_paths: Sequence[str | Path], task: str, classifier: str) -> dict | None:
+    """Mean over folds of the classifier's cross-validation metrics for ``task``, computed from
+    its per-fold predictions (``results/models/{task}/{classifier}/{fold}/predictions.parquet``,
+    :func:`affectflow.targets.cv_predictions`) as ``aggregate_metrics`` computes them; ``None``
+    when the run did not cross-validate that combination (no paths).
+
+    Read from the classifier's own predictions, not from the aggregated metrics of every
+    classifier, so that retraining another classifier does not rebuild this bundle."""
+    from affectflow.evaluation.metrics import prediction_metrics
+
+    paths = [Path(p) for p in prediction_paths]
+    if not paths:
         return None
-    df = pd.read_parquet(per_fold_path)
-    rows = df[(df["task"] == task) & (df["classifier"] == classifier)]
-    if rows.empty:
-        return None
-    out: dict[str, Any] = {m: float(rows[m].mean()) for m in CV_METRICS if m in rows}
-    out["n_folds"] = int(len(rows))
-    out["source"] = "results/metrics/per_fold.parquet (mean over leave-one-speaker-out folds)"
+    for path in paths:
+        if path.parts[-4:-2] != (task, classifier) or path.name != "predictions.parquet":
+            raise ValueError(f"{path}: not a predictions file of {task}/{classifier}")
+    n_classes = labels.n_classes(task)
+    folds = [prediction_metrics(pd.read_parquet(path), n_classes) for path in paths]
+    out: dict[str, Any] = {m: float(np.mean([f[m] for f in folds])) for m in CV_METRICS}
+    out["n_folds"] = len(paths)
+    out["source"] = (f"results/models/{task}/{classifier}/<fold>/predictions.parquet "
+                     "(mean over leave-one-speaker-out folds)")
     return out
 
 
@@ -155,12 +166,13 @@ def build_manifest(
     }
 
 
-def _first(value: Any) -> str | None:
-    """A named Snakemake input as one path (``None`` when empty)."""
-    if value is None or isinstance(value, str | Path):
-        return None if value in (None, "") else str(value)
-    values = list(value)
-    return str(values[0]) if values else None
+def _paths(value: Any) -> list[str]:
+    """A named Snakemake input (one path, several or none) as a list of paths."""
+    if value is None or value == "":
+        return []
+    if isinstance(value, str | Path):
+        return [str(value)]
+    return [str(v) for v in value]
 
 
 def write_bundle(
@@ -172,7 +184,8 @@ def write_bundle(
 ) -> dict[str, Any]:
     """Copy the transforms and the selection into ``out_dir`` (the model is already there),
     then write the manifest, last. ``inputs``: the final pseudo-fold's ``normalizer``,
-    ``pfa``, ``cfs``, ``split``, ``labels``, ``clusters`` and optionally ``metrics``."""
+    ``pfa``, ``cfs``, ``split``, ``labels``, ``clusters`` and optionally ``cv_predictions``
+    (:func:`cv_metrics`)."""
     out = Path(out_dir)
     family, _ = parse_classifier(classifier)
     if not (out / MODEL_FILES[family]).exists():
@@ -188,7 +201,7 @@ def write_bundle(
         io.read_json(inputs["split"]),
         io.read_json(inputs["clusters"]),
         len(pd.read_parquet(inputs["labels"], columns=["utt_id"])),
-        cv_metrics(_first(inputs.get("metrics")), task, classifier),
+        cv_metrics(_paths(inputs.get("cv_predictions")), task, classifier),
         context,
     )
     io.write_json(manifest, out / MANIFEST)

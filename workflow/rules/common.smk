@@ -4,7 +4,19 @@
 from pathlib import Path
 
 from affectflow.corpus.layout import resolve_root
-from affectflow.targets import bundle_dirs
+from affectflow.provenance import lld_code_hash, module_code_hash
+from affectflow.targets import bundle_dirs, canonical, folds, sessions, task_classifiers
+
+
+def config_value(*keys):
+    """``config[keys[0]][keys[1]]...`` in canonical form (mappings key-sorted, recursively), for
+    ``params:``. Snakemake compares params by their ``repr``, which follows a dict's key order:
+    every rule takes its config values through this helper, so that the same values written in
+    another key order (e.g. a config file from ``yaml.safe_dump``) never count as a change."""
+    value = config
+    for key in keys:
+        value = value[key]
+    return canonical(value)
 
 
 def is_synthetic():
@@ -52,10 +64,13 @@ def mem_from_inputs(factor, floor=2000):
     return lambda wildcards, input, attempt: max(floor, factor * input.size_mb) * attempt
 
 
-SESSIONS = [f"Ses0{n}" for n in sorted(config["corpus"]["sessions"])]
-FOLDS = [f"{session}{gender}" for session in SESSIONS for gender in "FM"]
-TASKS = list(config["tasks"])
-CLASSIFIERS = sorted({c for cs in config["tasks"].values() for c in cs})
+# Sessions, folds, tasks and each task's classifiers in canonical order (sorted; the paper's
+# task and classifier order), whatever order the config lists them in: they make rule outputs
+# and `tasks` params, which must not change when only the config file's order does.
+SESSIONS = sessions(config)
+FOLDS = folds(config)
+TASK_CLASSIFIERS = task_classifiers(config)
+TASKS = list(TASK_CLASSIFIERS)
 
 
 wildcard_constraints:
@@ -77,8 +92,8 @@ def rnn_runtime(net, n_tasks):
 
 
 def tasks_using(*classifiers):
-    """Tasks (in config order) whose classifiers include any of ``classifiers``."""
-    return [task for task, cs in config["tasks"].items() if set(cs) & set(classifiers)]
+    """Tasks (in canonical order) whose classifiers include any of ``classifiers``."""
+    return [task for task, cs in TASK_CLASSIFIERS.items() if set(cs) & set(classifiers)]
 
 
 def per_task(classifier, tasks, name):
@@ -96,7 +111,7 @@ def prediction_files():
     """predictions.parquet of every (task, classifier, fold) in the config."""
     return [
         f"results/models/{task}/{classifier}/{fold}/predictions.parquet"
-        for task, classifiers in config["tasks"].items()
+        for task, classifiers in TASK_CLASSIFIERS.items()
         for classifier in classifiers
         for fold in FOLDS
     ]

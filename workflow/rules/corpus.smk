@@ -1,4 +1,6 @@
 # The corpus: generated (synthetic source) or read in place (iemocap source), then indexed.
+# The generator's code hash is a param (affectflow.provenance), as the cached LLDs' key covers
+# the upstream jobs only by their script and params: a changed generator means new cache keys.
 
 
 rule synthesize_corpus:
@@ -8,6 +10,8 @@ rule synthesize_corpus:
     wildcard_constraints:
         preset="tiny|demo|iemocap",
         seed=r"\d+",
+    params:
+        code=module_code_hash("affectflow.corpus.synth"),
     conda:
         "../../envs/affectflow.yaml"
     log:
@@ -30,7 +34,7 @@ rule index_corpus:
         excluded="results/index/excluded.tsv",
     params:
         root=get_index_root,
-        strict=config["strict"],
+        strict=config_value("strict"),
     conda:
         "../../envs/affectflow.yaml"
     log:

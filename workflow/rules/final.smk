@@ -2,6 +2,9 @@
 # where every speaker trains and none is tested (the last speaker in sorted order is held out
 # for (B)LSTM early stopping only). The same stage functions and scripts as a fold; then one
 # self-contained bundle per (task, classifier) in results/final/{task}/{classifier}/.
+# A bundle's cross-validation metrics (in its manifest) are computed from its own classifier's
+# fold predictions, so retraining another classifier leaves it as it is; its params hold its
+# own family's settings and the config sections it records, in canonical form.
 
 import affectflow.targets as final_targets
 
@@ -12,7 +15,7 @@ rule final_split:
     output:
         "results/final/prep/split.json",
     params:
-        utterances=config["corpus"]["utterances"],
+        utterances=config_value("corpus", "utterances"),
     log:
         "logs/final/split.log",
     threads: 1
@@ -52,8 +55,8 @@ rule final_pfa:
     output:
         "results/final/prep/pfa.json",
     params:
-        pfa=config["folds"]["pfa"],
-        seed=config["folds"]["seed"],
+        pfa=config_value("folds", "pfa"),
+        seed=config_value("folds", "seed"),
     log:
         "logs/final/pfa.log",
     threads: 1
@@ -75,8 +78,8 @@ rule final_labels:
         labels="results/final/prep/labels.parquet",
         clusters="results/final/prep/clusters.json",
     params:
-        utterances=config["corpus"]["utterances"],
-        seed=config["folds"]["seed"],
+        utterances=config_value("corpus", "utterances"),
+        seed=config_value("folds", "seed"),
     log:
         "logs/final/labels.log",
     threads: 1
@@ -120,7 +123,7 @@ rule final_select:
         task="|".join(final_targets.TASKS),
         modality="vf|v",
     params:
-        search_termination=config["selection"]["search_termination"],
+        search_termination=config_value("selection", "search_termination"),
     log:
         "logs/final/cfs_{task}_{modality}.log",
     threads: 1
@@ -142,7 +145,7 @@ rule train_final:
         clusters="results/final/prep/clusters.json",
         normalizer="results/final/prep/normalizer.npz",
         pfa="results/final/prep/pfa.json",
-        metrics=lambda wildcards: final_targets.metrics_inputs(
+        cv_predictions=lambda wildcards: final_targets.cv_predictions(
             config, wildcards.task, f"{wildcards.family}_{wildcards.modality}"
         ),
     output:
@@ -152,8 +155,8 @@ rule train_final:
         family="svm|lstm|blstm",
         modality="vf|v",
     params:
-        settings=lambda wildcards: config["models"][wildcards.family],
-        seed=config["models"]["seed"],
+        settings=lambda wildcards: config_value("models", wildcards.family),
+        seed=config_value("models", "seed"),
         sections=lambda wildcards: final_targets.config_sections(config, wildcards.family),
         note=corpus_note(),
     log:

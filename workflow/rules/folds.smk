@@ -11,7 +11,7 @@ rule split_fold:
     output:
         "results/folds/{fold}/split.json",
     params:
-        utterances=config["corpus"]["utterances"],
+        utterances=config_value("corpus", "utterances"),
     log:
         "logs/folds/{fold}/split.log",
     threads: 1
@@ -53,8 +53,8 @@ rule fit_pfa:
     output:
         "results/folds/{fold}/pfa.json",
     params:
-        pfa=config["folds"]["pfa"],
-        seed=config["folds"]["seed"],
+        pfa=config_value("folds", "pfa"),
+        seed=config_value("folds", "seed"),
     log:
         "logs/folds/{fold}/pfa.log",
     benchmark:
@@ -78,8 +78,8 @@ rule make_labels:
         labels="results/folds/{fold}/labels.parquet",
         clusters="results/folds/{fold}/clusters.json",
     params:
-        utterances=config["corpus"]["utterances"],
-        seed=config["folds"]["seed"],
+        utterances=config_value("corpus", "utterances"),
+        seed=config_value("folds", "seed"),
     log:
         "logs/folds/{fold}/labels.log",
     threads: 1
@@ -123,7 +123,7 @@ rule select_features:
         fold_cfs(TASKS),
     params:
         tasks=TASKS,
-        search_termination=config["selection"]["search_termination"],
+        search_termination=config_value("selection", "search_termination"),
     log:
         "logs/folds/{fold}/cfs.log",
     benchmark:

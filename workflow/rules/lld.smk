@@ -5,8 +5,11 @@
 #
 # The cache key (Snakemake's provenance hash) covers the rule's script, its params and the
 # upstream jobs, but not wildcards: the session therefore is a param too, or every session
-# would share one cache entry. It does not cover the affectflow package either: after changing
-# the LLD code, clear the cache ($SNAKEMAKE_OUTPUT_CACHE) or run without --cache.
+# would share one cache entry. Nor does it cover the affectflow package the script calls: the
+# param `code` is a hash of the code that computes each kind of LLD (affectflow.provenance:
+# the entry function and its helpers, the LLD modules and every affectflow module they import),
+# so changed LLD code gets new cache entries, and reruns the LLD jobs of an existing run.
+# "omit-software": the cache assumes one software environment (Praat/parselmouth, numpy, ...).
 
 
 rule extract_audio_lld:
@@ -16,9 +19,10 @@ rule extract_audio_lld:
         multiext("results/lld/{session}/audio", ".parquet", ".excluded.tsv"),
     params:
         session=lambda wildcards: wildcards.session,
-        utterances=config["corpus"]["utterances"],
-        strict=config["strict"],
-        pitch_ceiling=config["lld"]["pitch_ceiling"],
+        utterances=config_value("corpus", "utterances"),
+        strict=config_value("strict"),
+        pitch_ceiling=config_value("lld", "pitch_ceiling"),
+        code=lld_code_hash("audio"),
     cache: "omit-software"
     conda:
         "../../envs/affectflow.yaml"
@@ -39,9 +43,10 @@ rule extract_face_lld:
         multiext("results/lld/{session}/face", ".parquet", ".excluded.tsv"),
     params:
         session=lambda wildcards: wildcards.session,
-        utterances=config["corpus"]["utterances"],
-        strict=config["strict"],
-        max_gap_frames=config["lld"]["max_gap_frames"],
+        utterances=config_value("corpus", "utterances"),
+        strict=config_value("strict"),
+        max_gap_frames=config_value("lld", "max_gap_frames"),
+        code=lld_code_hash("face"),
     cache: "omit-software"
     conda:
         "../../envs/affectflow.yaml"

@@ -41,8 +41,8 @@ for hmm_modality in ("v", "f", "vf"):
             tasks=hmm_tasks,
             tuning_tasks=lm_tasks if hmm_modality == "vf" else [],
             modality=hmm_modality,
-            hmm=config["models"]["hmm"],
-            seed=config["models"]["seed"],
+            hmm=config_value("models", "hmm"),
+            seed=config_value("models", "seed"),
         log:
             f"logs/models/hmm_{hmm_modality}/{{fold}}.log",
         benchmark:
@@ -71,7 +71,7 @@ if lm_tasks:
             predictions=per_task("hmm_lm_vf", lm_tasks, "predictions.parquet"),
         params:
             tasks=lm_tasks,
-            hmm_lm=config["models"]["hmm_lm"],
+            hmm_lm=config_value("models", "hmm_lm"),
         log:
             "logs/models/hmm_lm_vf/{fold}.log",
         benchmark:
@@ -102,8 +102,8 @@ if svm_tasks:
             predictions=per_task("svm_vf", svm_tasks, "predictions.parquet"),
         params:
             tasks=svm_tasks,
-            svm=config["models"]["svm"],
-            seed=config["models"]["seed"],
+            svm=config_value("models", "svm"),
+            seed=config_value("models", "seed"),
         log:
             "logs/models/svm_vf/{fold}.log",
         benchmark:
@@ -140,8 +140,8 @@ for rnn_net in ("lstm", "blstm"):
         params:
             tasks=rnn_tasks,
             net=rnn_net,
-            rnn=config["models"][rnn_net],
-            seed=config["models"]["seed"],
+            rnn=config_value("models", rnn_net),
+            seed=config_value("models", "seed"),
         log:
             f"logs/models/{rnn_net}_vf/{{fold}}.log",
         benchmark:
