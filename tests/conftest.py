@@ -7,8 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 import yaml
+
+from affectflow.io import read_parquet_metadata
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
@@ -36,12 +40,31 @@ def tiny_config(**overrides: object) -> dict:
     return config
 
 
+def real_run_env(hash_seed: int | None = None) -> dict[str, str]:
+    """The environment of a real run: this process's, without a fixed ``PYTHONHASHSEED``, so
+    Snakemake and every job process hash strings with their own random seed (as a user's run
+    does) and a result that depends on set or dict-of-str hash order differs between runs.
+
+    ``hash_seed``: one explicit seed for Snakemake and its jobs instead (for a test that wants
+    two runs to differ in a known way)."""
+    env = dict(os.environ)
+    env.pop("PYTHONHASHSEED", None)
+    if hash_seed is not None:
+        env["PYTHONHASHSEED"] = str(hash_seed)
+    return env
+
+
 def run_snakemake(
-    workdir: Path, *args: str, check: bool = True, timeout: int = 1800
+    workdir: Path,
+    *args: str,
+    check: bool = True,
+    timeout: int = 1800,
+    hash_seed: int | None = None,
 ) -> subprocess.CompletedProcess:
-    """Run the repository's workflow in ``workdir`` (which holds its own config.yaml)."""
+    """Run the repository's workflow in ``workdir`` (which holds its own config.yaml), in the
+    environment of a real run (:func:`real_run_env`)."""
     cmd = [str(SNAKEMAKE), "-s", str(REPO / "Snakefile"), "-d", str(workdir), *args]
-    env = dict(os.environ, PYTHONHASHSEED="0")
+    env = real_run_env(hash_seed)
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     if check and proc.returncode != 0:
         raise AssertionError(
@@ -49,6 +72,22 @@ def run_snakemake(
             f"--- stdout ---\n{proc.stdout[-5000:]}\n--- stderr ---\n{proc.stderr[-8000:]}"
         )
     return proc
+
+
+def assert_same_file(a: Path, b: Path) -> None:
+    """Exactly the same content: Parquet by values (no tolerance) and metadata, npz by arrays,
+    other files by bytes."""
+    assert a.exists() and b.exists(), (a, b)
+    if a.suffix == ".parquet":
+        pd.testing.assert_frame_equal(pd.read_parquet(a), pd.read_parquet(b), check_exact=True)
+        assert read_parquet_metadata(a) == read_parquet_metadata(b), a
+    elif a.suffix == ".npz":
+        with np.load(a) as x, np.load(b) as y:
+            assert sorted(x.files) == sorted(y.files), a
+            for key in x.files:
+                np.testing.assert_array_equal(x[key], y[key], err_msg=f"{a}: {key}")
+    else:
+        assert a.read_bytes() == b.read_bytes(), a
 
 
 def make_workdir(path: Path, config: dict) -> Path:

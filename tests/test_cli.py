@@ -64,3 +64,30 @@ def test_synth_refuses_to_overwrite_a_folder_it_did_not_write(
     assert main(["synth", str(tmp_path), "--preset", "tiny"]) == 1
     assert "IEMOCAP_full_release" in capsys.readouterr().err
     assert (tmp_path / "IEMOCAP_full_release" / "Session1").is_dir()
+
+
+def test_predict_checks_its_arguments_before_any_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """Wrong --out, a missing bundle or input: exit status 1 and one line naming the path (the
+    error paths that need a real bundle: tests/test_predict.py)."""
+    bundle, folder = tmp_path / "bundle", tmp_path / "wavs"
+    folder.mkdir()
+    cases = [
+        (bundle, folder, tmp_path / "out.xlsx", f"{tmp_path / 'out.xlsx'}: --out must end in "
+         ".csv or .parquet"),
+        (bundle, folder, tmp_path / "x" / "out.csv", f"--out folder {tmp_path / 'x'} does not "
+         "exist"),
+        (bundle, folder, tmp_path / "out.csv", f"{bundle}: no such bundle directory"),
+    ]
+    for bundle_path, input_path, out, message in cases:
+        argv = ["predict", "--bundle", str(bundle_path), "--input", str(input_path),
+                "--out", str(out)]
+        assert main(argv) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("affectflow: error: ") and message in err, err
+        assert "Traceback" not in err and not out.exists()
+    with pytest.raises(SystemExit) as exit_info:  # argparse: a required option missing
+        main(["predict", "--bundle", str(bundle), "--input", str(folder)])
+    assert exit_info.value.code == 2
+    assert "--out" in capsys.readouterr().err

@@ -9,7 +9,8 @@ SLURM profile unchanged, with the per-job caps fitted to the node
 workflow directory with the same config as the shared local `tiny_run`. Checks:
 
 - every prediction, the per-fold metrics and the result tables equal the local run's exactly
-  (grouping and SLURM execution change nothing);
+  (grouping and SLURM execution change nothing); both runs fix no PYTHONHASHSEED, as a user's
+  runs do, so every process of either run hashes strings with its own random seed;
 - the jobs ran under SLURM: every SLURM job id the plugin reported has the log SLURM wrote for
   it (.snakemake/slurm_logs/.../<id>.log, written by the plugin's job step inside the
   allocation), and those SLURM still remembers (squeue, MinJobAge) are COMPLETED and carry the
@@ -98,7 +99,7 @@ def slurm_run(slurm_cluster: None, tmp_path_factory: pytest.TempPathFactory) -> 
         *local_cluster_args(),
         "--slurm-keep-successful-logs",
     ]  # fmt: skip
-    env = dict(slurm_env(), PYTHONHASHSEED="0")
+    env = slurm_env()  # a real run's: no fixed PYTHONHASHSEED
     start = time.monotonic()
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1800, env=env)
     seconds = time.monotonic() - start

@@ -12,6 +12,11 @@ What is covered, against the shared tiny run (copied first; the shared run is ne
   forced to run again: equal bytes for the LLD, JSON and CSV files; equal values for the
   rest (Parquet and npz files are compared by content, not bytes).
 
+Both runs have the environment of a real run (tests/conftest.py, real_run_env): no
+PYTHONHASHSEED, so Snakemake and every job process of the shared run and of the rerun hash
+strings with their own random seed; a result that depended on the iteration order of a set of
+strings (or anything else ordered by string hashes) would differ between the two.
+
 Together with the corpus generator's own seed tests (tests/test_synth.py) this covers each stage
 of the DAG; a whole second run from scratch (about 5 minutes more) is not repeated here.
 """
@@ -21,12 +26,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
 
-from affectflow.io import read_parquet_metadata
-from tests.conftest import run_snakemake
+from tests.conftest import assert_same_file, run_snakemake
 
 pytestmark = pytest.mark.e2e
 
@@ -49,21 +51,6 @@ COMPARED = [
 def copy_run(tiny_run: Path, dest: Path) -> Path:
     shutil.copytree(tiny_run, dest, symlinks=True)
     return dest
-
-
-def assert_same_file(a: Path, b: Path) -> None:
-    """Same content: Parquet by values and metadata, npz by arrays, other files by bytes."""
-    assert a.exists() and b.exists(), (a, b)
-    if a.suffix == ".parquet":
-        pd.testing.assert_frame_equal(pd.read_parquet(a), pd.read_parquet(b), check_exact=True)
-        assert read_parquet_metadata(a) == read_parquet_metadata(b), a
-    elif a.suffix == ".npz":
-        with np.load(a) as x, np.load(b) as y:
-            assert sorted(x.files) == sorted(y.files), a
-            for key in x.files:
-                np.testing.assert_array_equal(x[key], y[key], err_msg=f"{a}: {key}")
-    else:
-        assert a.read_bytes() == b.read_bytes(), a
 
 
 def test_models_stage_rerun_is_identical(tiny_run: Path, tmp_path: Path) -> None:

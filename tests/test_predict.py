@@ -8,6 +8,7 @@ training corpus and the same code path for new ones.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import wave
 from pathlib import Path
@@ -17,7 +18,7 @@ import pandas as pd
 import pytest
 
 from affectflow import __version__, cli, io, labels, pipeline
-from affectflow.bundle import BundleError
+from affectflow.bundle import FORMAT_VERSION, BundleError
 from affectflow.config import config_hash
 from affectflow.corpus.iemocap import build_index, select_utterances
 from affectflow.corpus.synth import generate_corpus
@@ -157,13 +158,14 @@ def test_conversations_are_predicted_independently(
 
 
 def test_face_bundle_refuses_input_without_mocap(
-    bundles: dict[str, Bundle], new_dialog: pd.DataFrame, capsys: pytest.CaptureFixture
+    tmp_path: Path, bundles: dict[str, Bundle], new_dialog: pd.DataFrame,
+    capsys: pytest.CaptureFixture,
 ) -> None:
     with pytest.raises(PredictError, match=r"blstm_vf needs --mocap.*audio-only variant blstm_v"):
         bundles["blstm_vf"].predict(new_dialog["wav"].tolist())
     folder = Path(new_dialog["wav"].iloc[0]).parent
     argv = ["predict", "--bundle", str(bundles["svm_vf"].path), "--input", str(folder),
-            "--out", "/nonexistent/pred.csv"]
+            "--out", str(tmp_path / "pred.csv")]
     assert cli.main(argv) == 1
     assert "svm_v (config final.classifiers)" in capsys.readouterr().err
     # the audio-only bundle needs no face
@@ -235,3 +237,153 @@ def test_incomplete_bundle_is_refused(tmp_path: Path, bundles: dict[str, Bundle]
     (path / "manifest.json").unlink()
     with pytest.raises(BundleError, match="manifest.json is missing"):
         load_bundle(path)
+
+
+# ------------------------------------------------------- error paths of `affectflow predict`
+
+
+def predict_fails(bundle: Path, input_: Path, out: Path, capsys: pytest.CaptureFixture) -> str:
+    """Run `affectflow predict`; it must exit 1 with one error line, write nothing to ``out``
+    and print no traceback. Returns that line."""
+    argv = ["predict", "--bundle", str(bundle), "--input", str(input_), "--out", str(out),
+            "--no-progress"]
+    assert cli.main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("affectflow: error: ") and "Traceback" not in err, err
+    assert not out.exists()
+    return err
+
+
+def test_empty_input_folder(
+    tmp_path: Path, bundles: dict[str, Bundle], capsys: pytest.CaptureFixture
+) -> None:
+    folder = tmp_path / "empty"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("no audio here")
+    err = predict_fails(bundles["svm_v"].path, folder, tmp_path / "p.csv", capsys)
+    assert f"{folder}: no .wav files in this folder" in err
+    err = predict_fails(bundles["svm_v"].path, tmp_path / "absent", tmp_path / "p.csv", capsys)
+    assert f"{tmp_path / 'absent'}: --input does not exist" in err
+
+
+#: Bad input CSVs: (name, content with {wav0}/{wav1} for two real wav paths, expected message).
+BAD_CSVS = [
+    ("empty", "", r"not a readable CSV file"),
+    ("no_utterance_column", "conversation,wav\nc,{wav0}\n",
+     r"missing column\(s\) utterance \(expected conversation, utterance, wav\[, mocap\]\)"),
+    ("no_columns_at_all", "a;b\n1;2\n", r"missing column\(s\) conversation, utterance, wav"),
+    ("header_only", "conversation,utterance,wav\n", r"no utterances \(a header line only\)"),
+    ("duplicate_utterance",
+     "conversation,utterance,wav\nc,u1,{wav0}\nc,u2,{wav1}\nc,u1,{wav1}\nd,u1,{wav0}\n",
+     r"lines 2, 4 name the same utterance 'u1' of conversation 'c'; utterance names must be "
+     r"unique within a conversation"),
+    ("empty_cell", "conversation,utterance,wav\nc,u1,{wav0}\nc,,{wav1}\n",
+     r"line 3: empty utterance"),
+    ("missing_wav", "conversation,utterance,wav\nc,u1,{wav0}\nc,u2,nowhere/u2.wav\n",
+     r"line 3: wav file .*nowhere/u2\.wav not found"),
+]
+
+
+@pytest.mark.parametrize(("name", "content", "message"), BAD_CSVS, ids=[c[0] for c in BAD_CSVS])
+def test_bad_input_csv(
+    tmp_path: Path, bundles: dict[str, Bundle], new_dialog: pd.DataFrame,
+    capsys: pytest.CaptureFixture, name: str, content: str, message: str,
+) -> None:
+    csv = tmp_path / f"{name}.csv"
+    csv.write_text(content.format(wav0=new_dialog["wav"].iloc[0], wav1=new_dialog["wav"].iloc[1]))
+    err = predict_fails(bundles["svm_v"].path, csv, tmp_path / "p.csv", capsys)
+    assert re.search(re.escape(str(csv)) + ": " + message, err), err
+
+
+def test_duplicate_utterances_in_a_table(
+    bundles: dict[str, Bundle], new_dialog: pd.DataFrame
+) -> None:
+    """The library's table input is checked the same way (rows instead of lines)."""
+    table = new_dialog.iloc[[0, 1, 0]].reset_index(drop=True)
+    with pytest.raises(PredictError, match=r"rows 0, 2 name the same utterance"):
+        bundles["svm_v"].predict(table, progress=False)
+    two = pd.concat([new_dialog.iloc[[0]].assign(conversation="a"),
+                     new_dialog.iloc[[0]].assign(conversation="b")], ignore_index=True)
+    assert len(bundles["svm_v"].predict(two, progress=False)) == 2  # other conversations: fine
+
+
+def test_wrong_output_extension(
+    tmp_path: Path, bundles: dict[str, Bundle], new_dialog: pd.DataFrame,
+    capsys: pytest.CaptureFixture,
+) -> None:
+    folder = Path(new_dialog["wav"].iloc[0]).parent
+    for out, message in ((tmp_path / "p.txt", "--out must end in .csv or .parquet"),
+                         (tmp_path / "p", "--out must end in .csv or .parquet"),
+                         (tmp_path / "no" / "p.csv", f"--out folder {tmp_path / 'no'} does not")):
+        err = predict_fails(bundles["svm_v"].path, folder, out, capsys)
+        assert f"{out}: {message}" in err, err
+
+
+def _edit_manifest(path: Path, edit) -> None:
+    manifest = json.loads((path / "manifest.json").read_text())
+    edit(manifest)
+    (path / "manifest.json").write_text(json.dumps(manifest))
+
+
+#: Damaged bundles: (name, how, expected message after the damaged file's path).
+BAD_BUNDLES = [
+    ("not_json", lambda p: (p / "manifest.json").write_text('{"format": "affectflow-bund'),
+     "manifest.json", r"not valid JSON"),
+    ("not_a_manifest", lambda p: _edit_manifest(p, lambda m: m.update(format="other")),
+     "manifest.json", r"not an affectflow bundle manifest"),
+    ("no_files_entry", lambda p: _edit_manifest(p, lambda m: m.pop("files")),
+     "manifest.json", r"malformed manifest"),
+    ("no_task_entry", lambda p: _edit_manifest(p, lambda m: m.pop("task")),
+     "manifest.json", r"malformed manifest, entry 'task' is missing or not a str"),
+    ("files_not_a_dict", lambda p: _edit_manifest(p, lambda m: m.update(files=["model.json"])),
+     "manifest.json", r"malformed manifest"),
+    ("no_lld_config", lambda p: _edit_manifest(p, lambda m: m["config"].pop("lld")),
+     "manifest.json", r"malformed manifest, no 'config.lld' section"),
+    ("other_format_version", lambda p: _edit_manifest(p, lambda m: m.update(format_version=99)),
+     "manifest.json", rf"bundle format 99, expected {FORMAT_VERSION}"),
+    ("other_minor_version",
+     lambda p: _edit_manifest(p, lambda m: m.update(affectflow_version="0.999.0")), "",
+     r"bundle made by affectflow 0\.999\.0, this is affectflow .*major\.minor versions must "
+     r"match"),
+    ("corrupt_model", lambda p: (p / "model.json").write_text("[1, 2"), "model.json",
+     r"cannot be read \(.*\); the bundle is damaged, retrain it"),
+    ("corrupt_normalizer", lambda p: (p / "normalizer.npz").write_bytes(b"PK\x03\x04junk"),
+     "normalizer.npz", r"cannot be read"),
+]
+
+
+@pytest.mark.parametrize(("name", "damage", "file", "message"), BAD_BUNDLES,
+                         ids=[b[0] for b in BAD_BUNDLES])
+def test_damaged_or_foreign_bundle(
+    tmp_path: Path, bundles: dict[str, Bundle], new_dialog: pd.DataFrame,
+    capsys: pytest.CaptureFixture, name: str, damage, file: str, message: str,
+) -> None:
+    path = _copy_bundle(bundles["svm_v"], tmp_path)
+    damage(path)
+    where = re.escape(str(path / file if file else path))
+    with pytest.raises(BundleError, match=where + ": " + message):
+        load_bundle(path)
+    folder = Path(new_dialog["wav"].iloc[0]).parent
+    err = predict_fails(path, folder, tmp_path / "p.csv", capsys)
+    assert re.search(where + ": " + message, err), err
+
+
+def test_silent_or_too_short_wav(
+    tmp_path: Path, bundles: dict[str, Bundle], new_dialog: pd.DataFrame,
+    capsys: pytest.CaptureFixture,
+) -> None:
+    x, _ = read_wav(new_dialog["wav"].iloc[0])
+    cases = {
+        "silent.wav": (np.zeros(16000), r"silent: every sample is zero"),
+        "short.wav": (x[:400], r"too short: 400 samples, one 50 ms frame needs 800"),
+        "empty.wav": (x[:0], r"empty: no samples"),
+    }
+    for name, (samples, message) in cases.items():
+        folder = tmp_path / name.removesuffix(".wav")
+        folder.mkdir()
+        shutil.copy(new_dialog["wav"].iloc[0], folder / "a_fine.wav")  # first in order
+        _write_wav(folder / name, samples[:, None], 16000)
+        with pytest.raises(CorpusError, match=re.escape(str(folder / name)) + ": " + message):
+            bundles["svm_v"].predict(sorted(folder.glob("*.wav")), progress=False)
+        err = predict_fails(bundles["svm_v"].path, folder, tmp_path / "p.csv", capsys)
+        assert re.search(re.escape(str(folder / name)) + ": " + message, err), err

@@ -10,7 +10,11 @@ marked its outputs incomplete. Then:
   appear by an atomic rename of a ``.*.part`` file, affectflow.io), at least one output is
   still missing, and Snakemake plans the job again;
 - after ``snakemake --unlock`` (SIGKILL leaves the lock behind) ``snakemake --rerun-incomplete``
-  finishes the run, and the per-fold metrics and tables equal those of the uninterrupted run.
+  finishes the run, and the per-fold metrics, tables and the fold's predictions equal those of
+  the uninterrupted run exactly (values and Parquet metadata, no tolerance).
+
+Every run has the environment of a real run (no fixed PYTHONHASHSEED: tests/conftest.py,
+real_run_env).
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ import pandas as pd
 import pytest
 import torch
 
-from tests.conftest import REPO, SNAKEMAKE, run_snakemake
+from tests.conftest import REPO, SNAKEMAKE, assert_same_file, real_run_env, run_snakemake
 
 pytestmark = pytest.mark.e2e
 
@@ -83,7 +87,7 @@ def start_run(workdir: Path) -> subprocess.Popen:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,  # own process group: killpg reaches Snakemake and its jobs
-        env=dict(os.environ, PYTHONHASHSEED="0"),
+        env=real_run_env(),  # no fixed PYTHONHASHSEED, as in a user's run
     )
 
 
@@ -141,16 +145,9 @@ def test_killed_run_resumes_to_identical_tables(tiny_run: Path, tmp_path: Path) 
 
     run_snakemake(work, "--cores", "2", "--rerun-incomplete")
     assert not incomplete_outputs(work)
+    # Exactly equal, as in tests/test_determinism.py (no tolerance).
     for rel in COMPARED:
-        if rel.endswith(".parquet"):
-            pd.testing.assert_frame_equal(
-                pd.read_parquet(work / rel), pd.read_parquet(tiny_run / rel)
-            )
-        else:
-            assert (work / rel).read_text() == (tiny_run / rel).read_text(), rel
+        assert_same_file(work / rel, tiny_run / rel)
     for path in removed:
-        rel = path.relative_to(work)
-        pd.testing.assert_frame_equal(
-            pd.read_parquet(work / rel / "predictions.parquet"),
-            pd.read_parquet(tiny_run / rel / "predictions.parquet"),
-        )
+        rel = path.relative_to(work) / "predictions.parquet"
+        assert_same_file(work / rel, tiny_run / rel)

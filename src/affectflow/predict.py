@@ -116,10 +116,11 @@ def load_bundle(path: str | Path, device: str | None = None) -> Bundle:
     major.minor version (:class:`affectflow.bundle.BundleError`). ``device``: for a (B)LSTM
     (default: the saved one, CPU when CUDA is absent)."""
     root = Path(path)
-    manifest = bundles.read_manifest(root)
+    manifest = _read_manifest(root)
     files = manifest["files"]
-    features = list(bundles.check_features(manifest, io.read_json(root / files["features"])))
-    model = _load_model(manifest["family"], root / files["model"], device)
+    features = list(bundles.check_features(
+        manifest, _load_part(root, files["features"], io.read_json)))
+    model = _load_part(root, files["model"], lambda p: _load_model(manifest["family"], p, device))
     if model.n_features_in_ != len(features):
         raise bundles.BundleError(
             f"{root}: the model takes {model.n_features_in_} features, the manifest lists "
@@ -128,12 +129,66 @@ def load_bundle(path: str | Path, device: str | None = None) -> Bundle:
     return Bundle(
         path=root,
         manifest=manifest,
-        normalizer=Normalizer.load(root / files["normalizer"]),
-        pfa=PFAResult.from_json(io.read_json(root / files["pfa"])),
+        normalizer=_load_part(root, files["normalizer"], Normalizer.load),
+        pfa=_load_part(root, files["pfa"], lambda p: PFAResult.from_json(io.read_json(p))),
         features=features,
-        imputer=MeanImputer.from_json(io.read_json(root / files["imputer"])).subset(features),
+        imputer=_load_part(
+            root, files["imputer"],
+            lambda p: MeanImputer.from_json(io.read_json(p)).subset(features),
+        ),
         model=model,
     )
+
+
+#: Manifest entries prediction reads, with their types, and the files it loads.
+MANIFEST_ENTRIES: dict[str, type] = {
+    "task": str, "classifier": str, "family": str, "needs_face": bool, "files": dict,
+    "features": list, "classes": list, "config": dict,
+}
+BUNDLE_FILES: tuple[str, ...] = ("normalizer", "pfa", "features", "imputer", "model")
+
+
+def _read_manifest(root: Path) -> dict[str, Any]:
+    """The bundle's manifest (:func:`affectflow.bundle.read_manifest`: complete bundle, this
+    major.minor version), with every entry prediction needs; a
+    :class:`~affectflow.bundle.BundleError` naming the manifest and the entry otherwise."""
+    where = root / bundles.MANIFEST
+    try:
+        manifest = bundles.read_manifest(root)
+    except (KeyError, TypeError, AttributeError) as err:
+        raise bundles.BundleError(
+            f"{where}: malformed manifest ({type(err).__name__}: {err}); the bundle is "
+            "damaged, retrain it"
+        ) from err
+    for key, kind in MANIFEST_ENTRIES.items():
+        if not isinstance(manifest.get(key), kind):
+            raise bundles.BundleError(
+                f"{where}: malformed manifest, entry {key!r} is missing or not a "
+                f"{kind.__name__}; the bundle is damaged, retrain it"
+            )
+    if manifest["family"] not in bundles.FAMILIES:
+        raise bundles.BundleError(f"{where}: unknown model family {manifest['family']!r}")
+    missing = [k for k in BUNDLE_FILES if not isinstance(manifest["files"].get(k), str)]
+    if missing:
+        raise bundles.BundleError(
+            f"{where}: malformed manifest, 'files' lacks {', '.join(missing)}")
+    if not isinstance(manifest["config"].get("lld"), dict):
+        raise bundles.BundleError(f"{where}: malformed manifest, no 'config.lld' section")
+    return manifest
+
+
+def _load_part(root: Path, name: str, load: Callable[[Path], Any]) -> Any:
+    """Load one file of a bundle; a file that cannot be read is a damaged bundle."""
+    path = root / name
+    try:
+        return load(path)
+    except bundles.BundleError:
+        raise
+    except Exception as err:  # any reader's error: name the file, keep the cause chained
+        raise bundles.BundleError(
+            f"{path}: cannot be read ({type(err).__name__}: {err}); the bundle is damaged, "
+            "retrain it"
+        ) from err
 
 
 def _load_model(family: str, path: Path, device: str | None) -> Any:
@@ -199,8 +254,34 @@ def utterance_table(
         df["utterance"] = [Path(w).stem for w in df["wav"]]
     df["conversation"] = df["conversation"].astype(str)
     df["utterance"] = df["utterance"].astype(str)
+    check_unique_utterances(df)
     df["mocap"] = _mocap_column(df, mocap)
     return df[list(INPUT_COLUMNS)]
+
+
+def check_unique_utterances(
+    df: pd.DataFrame, source: str | Path | None = None, first_line: int | None = None
+) -> None:
+    """Utterance names are unique within each conversation (they name the output rows).
+
+    ``source``/``first_line``: the CSV file and the line of ``df``'s first row, for the message
+    (default: row numbers of the table).
+    """
+    dup = df.duplicated(["conversation", "utterance"], keep=False).to_numpy()
+    if not dup.any():
+        return
+    first = int(np.flatnonzero(dup)[0])
+    conv, utt = df["conversation"].iloc[first], df["utterance"].iloc[first]
+    same = np.flatnonzero(dup & (df["conversation"] == conv).to_numpy()
+                          & (df["utterance"] == utt).to_numpy())
+    if first_line is None:
+        where = f"rows {', '.join(str(i) for i in same)}"
+    else:
+        where = f"{source}: lines {', '.join(str(first_line + i) for i in same)}"
+    raise PredictError(
+        f"{where} name the same utterance {utt!r} of conversation {conv!r}; utterance names "
+        "must be unique within a conversation"
+    )
 
 
 def read_input(path: str | Path, mocap: str | Path | None = None) -> pd.DataFrame:
@@ -208,6 +289,8 @@ def read_input(path: str | Path, mocap: str | Path | None = None) -> pd.DataFram
     file-name order) or a CSV file with columns ``conversation, utterance, wav[, mocap]`` in
     order (relative paths are relative to the CSV file)."""
     p = Path(path)
+    if not p.exists():
+        raise PredictError(f"{p}: --input does not exist")
     if p.is_dir():
         wavs = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() == ".wav")
         if not wavs:
@@ -216,17 +299,42 @@ def read_input(path: str | Path, mocap: str | Path | None = None) -> pd.DataFram
                            "utterance": [w.stem for w in wavs], "wav": [str(w) for w in wavs]})
         return utterance_table(df, mocap)
     if p.is_file() and p.suffix.lower() == ".csv":
-        df = pd.read_csv(p, dtype=str, keep_default_na=False)
-        missing = [c for c in ("conversation", "utterance", "wav") if c not in df]
-        if missing:
-            raise PredictError(f"{p}: missing column(s) {', '.join(missing)} "
-                               "(expected conversation, utterance, wav[, mocap])")
-        for col in ("wav", "mocap"):
-            if col in df:
-                df[col] = [str(p.parent / v) if v else v for v in df[col]]
-        return utterance_table(df, mocap)
+        return utterance_table(read_input_csv(p), mocap)
     raise PredictError(f"{p}: --input must be a folder of wav files or a .csv file "
                        "(columns conversation, utterance, wav[, mocap])")
+
+
+#: Line of the first data row of an input CSV (line 1 is the header).
+CSV_FIRST_LINE = 2
+
+
+def read_input_csv(path: Path) -> pd.DataFrame:
+    """An input CSV, validated: the required columns, at least one row, no empty cell in them,
+    unique utterance names per conversation, wav files that exist; errors name the file and
+    the line. Relative wav and mocap paths become relative to the CSV's folder."""
+    try:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as err:
+        raise PredictError(f"{path}: not a readable CSV file ({err})") from err
+    missing = [c for c in ("conversation", "utterance", "wav") if c not in df]
+    if missing:
+        raise PredictError(f"{path}: missing column(s) {', '.join(missing)} "
+                           "(expected conversation, utterance, wav[, mocap])")
+    if df.empty:
+        raise PredictError(f"{path}: no utterances (a header line only)")
+    df = df.reset_index(drop=True)
+    for col in ("conversation", "utterance", "wav"):
+        blank = np.flatnonzero((df[col].str.strip() == "").to_numpy())
+        if len(blank):
+            raise PredictError(f"{path}: line {CSV_FIRST_LINE + int(blank[0])}: empty {col}")
+    check_unique_utterances(df, path, CSV_FIRST_LINE)
+    for col in ("wav", "mocap"):
+        if col in df:
+            df[col] = [str(path.parent / v) if v else v for v in df[col]]
+    for i, wav in enumerate(df["wav"]):
+        if not Path(wav).is_file():
+            raise PredictError(f"{path}: line {CSV_FIRST_LINE + i}: wav file {wav} not found")
+    return df
 
 
 def check_face_input(bundle: Bundle, table: pd.DataFrame) -> None:
@@ -249,6 +357,23 @@ def check_face_input(bundle: Bundle, table: pd.DataFrame) -> None:
             f"bundle {bundle.classifier} needs a MOCAP_rotated file for every utterance; "
             f"{len(absent)} not found, e.g. {absent[0]}; {advice}"
         )
+
+
+#: A recording whose every sample is below this magnitude (one step of 16-bit PCM) is silent.
+SILENCE_PEAK = 1.0 / 32768
+
+
+def check_audio_input(table: pd.DataFrame) -> None:
+    """Every wav is readable, at least one 50 ms frame long and not silent (every sample below
+    one 16-bit step): :class:`~affectflow.errors.CorpusError` naming the file otherwise, before
+    any feature is computed."""
+    from affectflow.features.wav import read_wav_any
+
+    for wav in table["wav"]:
+        x, _ = read_wav_any(wav)  # raises for unreadable, empty and too-short files
+        if not np.any(np.abs(x) >= SILENCE_PEAK):
+            raise CorpusError(wav, "silent: every sample is zero (below one 16-bit step), "
+                                   "nothing to recognise")
 
 
 # ------------------------------------------------------------------------------ features
@@ -376,15 +501,18 @@ def predict_table(
 ) -> pd.DataFrame:
     """Predict the utterances of an :func:`utterance_table`."""
     check_face_input(bundle, table)
+    check_audio_input(table)
     X = functionals(bundle, table, log, progress)
     return output_frame(bundle, table, model_proba(bundle, X, table["conversation"]))
 
 
 def check_output_path(path: str | Path) -> Path:
-    """``--out`` must end in .csv or .parquet."""
+    """``--out`` must end in .csv or .parquet, in a folder that exists."""
     p = Path(path)
     if p.suffix.lower() not in (".csv", ".parquet"):
         raise PredictError(f"{p}: --out must end in .csv or .parquet")
+    if not p.parent.is_dir():
+        raise PredictError(f"{p}: --out folder {p.parent} does not exist")
     return p
 
 

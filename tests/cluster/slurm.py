@@ -34,8 +34,14 @@ class SlurmUnavailable(RuntimeError):
 
 
 def slurm_env() -> dict[str, str]:
-    """The environment for SLURM commands: SLURM_CONF names the test cluster's slurm.conf."""
-    return dict(os.environ, SLURM_CONF=os.environ.get("SLURM_CONF", DEFAULT_CONF))
+    """The environment for SLURM commands: SLURM_CONF names the test cluster's slurm.conf.
+
+    Like a user's run, it fixes no PYTHONHASHSEED (one set in this process is dropped): a
+    workflow submitted with it, and its jobs (sbatch exports the environment), hash strings
+    with their own random seeds."""
+    env = dict(os.environ, SLURM_CONF=os.environ.get("SLURM_CONF", DEFAULT_CONF))
+    env.pop("PYTHONHASHSEED", None)
+    return env
 
 
 def _can_be_root() -> bool:
