@@ -132,7 +132,7 @@ def side_by_side(seqs: list[np.ndarray], n_iter: int, skip_hmmlearn: bool) -> di
         out["ref_ll"] = list(ref.monitor_.history)
     # recursion step loop: numpy vs torch on the same packed lattice
     pk = hmm_mod._pack(lengths)
-    xx = hmm_mod._with_squares(X, pk.src)
+    xx = hmm_mod._packed_frames(X, pk.src)
     lb = hmm_mod._log_gauss(xx, ours.means_[:, 0], ours.covars_[:, 0])[None]
     sp, tm = ours.startprob_[None], ours.transmat_[None]
     with _Clock() as fwd_np:

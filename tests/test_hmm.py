@@ -251,3 +251,21 @@ def test_fit_is_deterministic_given_the_seed():
     a = HMMClassifier(n_iter=3, seed=1).fit(seqs, y).loglik(seqs)
     b = HMMClassifier(n_iter=3, seed=1).fit(seqs, y).loglik(seqs)
     np.testing.assert_array_equal(a, b)
+
+
+def test_emissions_are_exact_for_float32_frames_far_from_zero():
+    # Face coordinates are in mm (about -80) with some variances near the floor. The expanded
+    # x^2/v - 2xm/v + m^2/v form summed in float32 was off by hundreds of nats here (and by a
+    # kernel-dependent amount); explicit differences in float64 agree with the formula.
+    rng = np.random.default_rng(13)
+    d = 60
+    mu = -80 + 30 * rng.standard_normal(d)
+    sd = np.full(d, 0.3)
+    sd[:10] = 0.01
+    seqs = [(mu + sd * rng.standard_normal((int(rng.integers(50, 150)), d))).astype(np.float32)
+            for _ in range(30)]
+    init = {"startprob": [1.0], "transmat": [[1.0]], "means": mu[None], "covars": (sd**2)[None]}
+    model = GaussianHMM(n_states=1, n_iter=0).fit(seqs, init_params=init)
+    expected = [(-0.5 * (np.log(2 * np.pi * sd**2) + ((s.astype(np.float64) - mu) / sd) ** 2)).sum()
+                for s in seqs]
+    np.testing.assert_allclose(model.loglik(seqs), expected, rtol=1e-12)

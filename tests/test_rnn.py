@@ -225,3 +225,23 @@ def test_cuda_requested_without_cuda() -> None:
         RNNClassifier(bidirectional=False, device="cuda").fit(*train)
     model = adam(False, max_epochs=1, device="auto").fit(*train)
     assert model.device_ == "cpu"
+
+
+def test_num_threads_pins_the_result_whatever_torch_was_set_to() -> None:
+    # torch's CPU products split their sums by thread: with num_threads=None this model's
+    # probabilities differ between 1 and 2 threads. The estimator's own thread count makes the
+    # early-stopping comparisons and the weights independent of the environment.
+    train, valid = sequences(30, seed=5, d=40), sequences(8, seed=6, d=40)
+    before = torch.get_num_threads()
+    probas = []
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            model = RNNClassifier(bidirectional=True, hidden=64, optimizer="adam", lr=1e-3,
+                                  max_epochs=3, patience=2, seed=0, num_threads=1)
+            model.fit(*train, *valid)
+            assert torch.get_num_threads() == threads  # restored after fitting
+            probas.append(np.vstack(model.predict_proba(train[0])))
+    finally:
+        torch.set_num_threads(before)
+    assert np.array_equal(probas[0], probas[1])

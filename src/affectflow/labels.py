@@ -6,10 +6,15 @@ midpoints between the groups as borders: ``v < 2.25`` low, ``2.25 <= v <= 3.75``
 ``v > 3.75`` high. A value exactly on a midpoint (2.25, 3.75) is medium, symmetric on both
 sides. So 2.3333 and 3.6667 are medium, 1.6667 low, 4.3333 high.
 
-Clusters: k-means (k = 3, 4, 5; scikit-learn, fixed seed, ``n_init`` restarts) on the (V, A)
-pairs of the fold's training speakers only (the validation speaker included, the test speaker
-never); centres are numbered by ascending valence, then activation; every utterance goes to the
-nearest centre (Euclidean; ties to the lower number).
+Clusters: k-means (k = 3, 4, 5; k-means++ seeding, fixed seed, ``n_init`` restarts) on the
+(V, A) pairs of the fold's training speakers only (the validation speaker included, the test
+speaker never); centres are numbered by ascending valence, then activation; every utterance goes
+to the nearest centre (Euclidean; ties to the lower number). The k-means of
+:mod:`affectflow.numerics` is used instead of scikit-learn's: rating means lie on a grid, so
+points nearly (or exactly) equidistant from two centres are common, and scikit-learn's
+``|x|^2 - 2 x.c + |c|^2`` BLAS distances decide them by the kernel's last bits. With explicit
+differences and fixed-order sums the centres and assignments are bit-identical on every BLAS
+kernel and thread count.
 """
 
 from __future__ import annotations
@@ -19,10 +24,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from threadpoolctl import threadpool_limits
 
 from affectflow.folds import FoldSplit
 from affectflow.normalize import speakers_from_ids
+from affectflow.numerics import kmeans, nearest, squared_distances
 from affectflow.targets import TASKS
 
 CLUSTER_KS: dict[str, int] = {"clusters3": 3, "clusters4": 4, "clusters5": 5}
@@ -52,19 +57,14 @@ def fit_clusters(va_train: np.ndarray, k: int, seed: int = 0, n_init: int = N_IN
         raise ValueError(f"va_train must be (n, 2), got {va.shape}")
     if len(va) < k:
         raise ValueError(f"{len(va)} training annotations cannot make {k} clusters")
-    with threadpool_limits(limits=1):  # tiny problem: threads only add overhead and jitter
-        from sklearn.cluster import KMeans  # imported here: sklearn is slow to import
-
-    km = KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit(va)
-    centres = km.cluster_centers_
+    centres = kmeans(va, k, n_init=n_init, seed=seed).centres
     return centres[np.lexsort((centres[:, 1], centres[:, 0]))]
 
 
 def assign_clusters(va: np.ndarray, centres: np.ndarray) -> np.ndarray:
-    """Index of the nearest centre (Euclidean) for each (V, A) row."""
+    """Index of the nearest centre (Euclidean; the lower index on ties) for each (V, A) row."""
     va = np.asarray(va, dtype=np.float64).reshape(-1, 2)
-    dist = ((va[:, None, :] - np.asarray(centres)[None, :, :]) ** 2).sum(axis=-1)
-    return np.argmin(dist, axis=1).astype(np.int64)
+    return nearest(squared_distances(va, centres))
 
 
 def _cluster_seed(seeds: int | Mapping[str, int], task: str) -> int:

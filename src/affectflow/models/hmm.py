@@ -5,10 +5,25 @@ highest likelihood. hmmlearn runs the forward-backward recursion one sequence at
 too slow at IEMOCAP scale (~0.8 M frames per fold, 9 model groups). Here all sequences of a model
 are packed time-major, longest first (rows of one time step are contiguous and the sequences still
 running are a prefix of the previous step's), so every time step is a single batched operation over
-all sequences, and the emission densities of all frames come from one matrix product per block of
-frames. The recursion is the scaled one in probability space (float64); start and transition
-probabilities are floored so that no scale factor can become zero. hmmlearn stays the reference:
-``tests/test_hmm.py`` checks that both reach the same log-likelihood from the same parameters.
+all sequences, and the emission densities of all frames are computed dimension by dimension over
+blocks of frames. The recursion is the scaled one in probability space (float64); start and
+transition probabilities are floored so that no scale factor can become zero. hmmlearn stays the
+reference: ``tests/test_hmm.py`` checks that both reach the same log-likelihood from the same
+parameters.
+
+No BLAS: every sum runs in an order fixed by this code (numpy element-wise operations, numpy
+reductions and ``np.einsum``, which never calls BLAS), so a model and its scores are
+bit-identical under every BLAS kernel and thread count. The earlier matrix products made the
+number of Baum-Welch iterations (a convergence test) and the scores depend on the kernel; worse,
+the emissions came from the expanded form ``x^2/v - 2 x m/v + m^2/v`` summed in float32, whose
+cancellation (face coordinates in mm, dimensions with floored variances) put errors of whole
+nats into the log-likelihoods: the tiny corpus's fold Ses01F gave HMM log-likelihoods differing
+by up to 148 nats between the Prescott and Haswell kernels (88 between 1 and 2 threads), and
+``tests/test_hmm.py`` measured errors of 700 nats on offset float32 frames. Emissions are now
+``(x - m)^2 / v`` from explicit differences in float64 (measured at 340k frames x 118 dims:
+fitting no slower than with the product, scoring about 1.3x its time).
+The transcendental functions (``exp``, ``log``) are numpy's, which may differ in the last bit
+between CPU families (SIMD code paths), not between BLAS kernels or thread counts.
 """
 
 from __future__ import annotations
@@ -25,6 +40,7 @@ from sklearn.base import BaseEstimator
 
 from affectflow.errors import AffectflowError
 from affectflow.io import atomic_path
+from affectflow.numerics import kmeans
 
 _CHUNK = 16384  # frames per block in the emission and statistics passes (bounds the memory)
 _MAX_SCORE_FRAMES = 1 << 17  # frames scored per batch in HMMClassifier.loglik
@@ -132,35 +148,40 @@ def _pack(lengths: np.ndarray) -> _Packing:
 # Emissions
 
 
-def _with_squares(X: np.ndarray, order: np.ndarray) -> np.ndarray:
-    """Rows ``X[order]`` as ``[X**2, X]`` side by side (input dtype).
+def _packed_frames(X: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """Frames ``X[order]`` transposed, ``(D, N)`` in the input dtype (float32 at scale).
 
-    One matrix product with this array gives all Gaussian terms of a frame; ``order`` puts the
-    frames into packed order once, so no iteration has to permute per-frame arrays.
+    ``order`` puts the frames into packed order once, so no iteration has to permute per-frame
+    arrays; one row per dimension makes the dimension-by-dimension passes contiguous.
     """
     n, d = order.size, X.shape[1]
-    xx = np.empty((n, 2 * d), dtype=X.dtype)
+    xt = np.empty((d, n), dtype=X.dtype)
     for lo in range(0, n, _CHUNK):
-        rows = np.take(X, order[lo : lo + _CHUNK], axis=0)
-        xx[lo : lo + _CHUNK, d:] = rows
-        np.multiply(rows, rows, out=xx[lo : lo + _CHUNK, :d])
-    return xx
+        xt[:, lo : lo + _CHUNK] = np.take(X, order[lo : lo + _CHUNK], axis=0).T
+    return xt
 
 
-def _log_gauss(xx: np.ndarray, means: np.ndarray, covars: np.ndarray) -> np.ndarray:
-    """Log densities (N, C) of all frames under C diagonal Gaussians, from ``[X**2, X]``.
 
-    The products run in the frames' dtype (float32 at scale: half the memory traffic); the
-    constant terms are added in float64.
+
+def _log_gauss(xt: np.ndarray, means: np.ndarray, covars: np.ndarray) -> np.ndarray:
+    """Log densities (N, C) of all frames ``xt`` (D, N) under C diagonal Gaussians.
+
+    ``sum_j (x_j - m_cj)^2 / v_cj`` from explicit differences in float64, dimensions added in
+    order, per block of frames: no cancellation and no BLAS (see the module docstring).
     """
-    d = xx.shape[1] // 2
+    d, n = xt.shape
     prec = 1.0 / covars
-    const = -0.5 * (d * _LOG_2PI + np.log(covars).sum(axis=1) + (means * means * prec).sum(axis=1))
-    proj = np.concatenate([-0.5 * prec, means * prec], axis=1).T.astype(xx.dtype)  # (2D, C)
-    out = np.empty((xx.shape[0], means.shape[0]))
-    for lo in range(0, xx.shape[0], _CHUNK):
-        out[lo : lo + _CHUNK] = xx[lo : lo + _CHUNK] @ proj
-    out += const
+    const = -0.5 * (d * _LOG_2PI + np.log(covars).sum(axis=1))
+    out = np.empty((n, means.shape[0]))
+    for lo in range(0, n, _CHUNK):
+        block = xt[:, lo : lo + _CHUNK]
+        acc = np.zeros((means.shape[0], block.shape[1]))
+        for j in range(d):
+            diff = block[j][None, :] - means[:, j, None]  # float64
+            diff *= diff
+            diff *= prec[:, j, None]
+            acc += diff
+        out[lo : lo + _CHUNK] = (const[:, None] - 0.5 * acc).T
     return out
 
 
@@ -181,22 +202,46 @@ def _state_loglik(
     return (np.log(tot) + top)[:, :, 0], expd / tot
 
 
-def _accumulate(xx: np.ndarray, post: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Zeroth, first and second order statistics of the frames weighted by ``post`` (N, C).
-
-    Block sums run in the frames' dtype and are accumulated in float64 across blocks.
-    """
-    d = xx.shape[1] // 2
-    acc = np.zeros((post.shape[1], 2 * d))
-    for lo in range(0, xx.shape[0], _CHUNK):
-        acc += post[lo : lo + _CHUNK].T.astype(xx.dtype) @ xx[lo : lo + _CHUNK]
-    return post.sum(axis=0), acc[:, d:], acc[:, :d]
+def _accumulate(xt: np.ndarray, post: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Zeroth, first and second order statistics of the frames ``xt`` (D, N) weighted by
+    ``post`` (N, C), in float64 (``np.einsum``: no BLAS), block by block in order."""
+    d, n = xt.shape
+    s1 = np.zeros((post.shape[1], d))
+    s2 = np.zeros((post.shape[1], d))
+    for lo in range(0, n, _CHUNK):
+        block = xt[:, lo : lo + _CHUNK].astype(np.float64)
+        weights = np.ascontiguousarray(post[lo : lo + _CHUNK].T)
+        s1 += np.einsum("cn,jn->cj", weights, block)
+        block *= block
+        s2 += np.einsum("cn,jn->cj", weights, block)
+    return post.sum(axis=0), s1, s2
 
 
 # ---------------------------------------------------------------------------------------------
 # Batched forward-backward over the packed layout; G models share the layout (axis 0).
-# Reductions over the K states use column operations or a product with ones: numpy's
-# reductions along a short last axis are several times slower.
+# Reductions over the K states and products with the K x K transition matrices are written out
+# state by state: numpy's reductions along a short last axis are several times slower, and
+# matmul would go through BLAS (order of the sums set by the kernel).
+
+
+def _lastsum(a: np.ndarray) -> np.ndarray:
+    """Sum over the last (short) axis, added in index order."""
+    if a.shape[-1] == 1:
+        return a[..., 0].copy()
+    out = np.add(a[..., 0], a[..., 1])
+    for j in range(2, a.shape[-1]):
+        out += a[..., j]
+    return out
+
+
+def _times(a: np.ndarray, trans: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``a @ trans`` for ``a`` (G, h, K) and ``trans`` (G, K, K): ``np.einsum`` per model
+    (numpy's own loop, never BLAS; the fastest such form measured for these shapes)."""
+    if out is None:
+        out = np.empty(a.shape)
+    for g in range(a.shape[0]):
+        np.einsum("hi,ij->hj", a[g], trans[g], out=out[g])
+    return out
 
 
 def _lastmax(a: np.ndarray) -> np.ndarray:
@@ -218,19 +263,18 @@ def _forward(
     """
     top = _lastmax(logb)
     b = np.exp(logb - top[:, :, None])
-    ones = np.ones(b.shape[2])
     alpha = np.empty_like(b)
     c = np.empty(b.shape[:2])
     off = pk.offsets
     n = int(pk.batch[0])
     a = startprob[:, None, :] * b[:, :n]
-    c[:, :n] = a @ ones
+    c[:, :n] = _lastsum(a)
     np.divide(a, c[:, :n, None], out=alpha[:, :n])
     for t in range(1, pk.batch.size):
         lo, hi, p = off[t], off[t + 1], off[t - 1]
-        a = np.matmul(alpha[:, p : p + hi - lo], transmat)
+        a = _times(alpha[:, p : p + hi - lo], transmat)
         a *= b[:, lo:hi]
-        s = a @ ones
+        s = _lastsum(a)
         c[:, lo:hi] = s
         np.divide(a, s[:, :, None], out=alpha[:, lo:hi])
     return b, alpha, c, np.log(c) + top
@@ -249,7 +293,7 @@ def _backward(
         wt = w[:, lo:hi]
         np.multiply(b[:, lo:hi], beta[:, lo:hi], out=wt)
         wt /= c[:, lo:hi, None]
-        np.matmul(wt, trans_t, out=beta[:, p : p + hi - lo])
+        _times(wt, trans_t, out=beta[:, p : p + hi - lo])
     return beta, w
 
 
@@ -265,9 +309,10 @@ def _estep(
     b, alpha, c, rowlog = _forward(logb[None], pk, startprob[None], transmat[None])
     beta, w = _backward(b, c, pk, transmat[None])
     gamma = alpha[0] * beta[0]
-    gamma /= (gamma @ np.ones(gamma.shape[1]))[:, None]
+    gamma /= _lastsum(gamma)[:, None]
     start = gamma[: pk.batch[0]].sum(axis=0)
-    xi = transmat * (np.take(alpha[0], pk.prev, axis=0).T @ w[0][pk.offsets[1] :])
+    pairs = np.einsum("nk,nl->kl", np.take(alpha[0], pk.prev, axis=0), w[0][pk.offsets[1] :])
+    xi = transmat * pairs
     return float(rowlog.sum()), gamma, start, xi
 
 
@@ -285,11 +330,13 @@ def _ergodic_transitions(k: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _kmeans_labels(frames: np.ndarray, k: int, seed: int) -> np.ndarray:
-    """Seeded k-means cluster index of every frame."""
-    from sklearn.cluster import KMeans
+    """Seeded k-means cluster index of every frame.
 
-    km = KMeans(n_clusters=k, n_init=1, random_state=seed)
-    return km.fit_predict(frames)
+    :func:`affectflow.numerics.kmeans` rather than scikit-learn's: its explicit differences and
+    fixed-order sums make the initial segmentation (a discrete choice) bit-identical on every
+    BLAS kernel and thread count.
+    """
+    return kmeans(frames, k, n_init=1, seed=seed).labels
 
 
 def _mixture_from_frames(
@@ -429,13 +476,13 @@ class GaussianHMM(BaseEstimator):
         else:
             params = self._given_params(init_params, d)
         pk = _pack(lengths)
-        xx = _with_squares(X, pk.src)  # packed order from here on
+        xt = _packed_frames(X, pk.src)  # packed order from here on
         del X
         history: list[float] = []
         converged = False
         prev = params
         for it in range(self.n_iter):
-            logn = _log_gauss(xx, params["means"].reshape(-1, d), params["covars"].reshape(-1, d))
+            logn = _log_gauss(xt, params["means"].reshape(-1, d), params["covars"].reshape(-1, d))
             logb, resp = _state_loglik(logn.reshape(n, k, m), np.log(params["weights"]))
             total, gamma, start, xi = _estep(logb, pk, params["startprob"], params["transmat"])
             if not np.isfinite(total):
@@ -453,7 +500,7 @@ class GaussianHMM(BaseEstimator):
                 params = prev
                 break
             history.append(total)
-            prev, params = params, self._mstep(xx, params, gamma, resp, start, xi, floor)
+            prev, params = params, self._mstep(xt, params, gamma, resp, start, xi, floor)
             if len(history) >= 2 and (history[-1] - history[-2]) / n < self.tol:
                 converged = True
                 break
@@ -490,15 +537,15 @@ class GaussianHMM(BaseEstimator):
         return out
 
     def _mstep(
-        self, xx: np.ndarray, old: dict[str, np.ndarray], gamma: np.ndarray,
+        self, xt: np.ndarray, old: dict[str, np.ndarray], gamma: np.ndarray,
         resp: np.ndarray | None,
         start: np.ndarray, xi: np.ndarray, floor: np.ndarray,
     ) -> dict[str, np.ndarray]:
         """Re-estimate all parameters; weakly occupied states/components keep the old ones."""
         k, m = self.n_states, self.n_mix
-        n, d = xx.shape[0], xx.shape[1] // 2
+        d, n = xt.shape
         post = gamma if resp is None else (gamma[:, :, None] * resp).reshape(n, k * m)
-        occ, s1, s2 = _accumulate(xx, post)
+        occ, s1, s2 = _accumulate(xt, post)
         ok = occ >= _MIN_OCC
         safe = np.where(ok, occ, 1.0)[:, None]
         means = s1 / safe
@@ -555,7 +602,7 @@ def _score_models(models: Sequence[GaussianHMM], seqs: Sequence[np.ndarray]) -> 
     for first, last in zip(bounds[:-1], bounds[1:], strict=True):
         xb = X[starts[first] : starts[last]]
         pk = _pack(lengths[first:last])
-        logn = _log_gauss(_with_squares(xb, pk.src), means, covars)
+        logn = _log_gauss(_packed_frames(xb, pk.src), means, covars)
         logb, _ = _state_loglik(logn.reshape(xb.shape[0], g * k, m), log_w)
         lb = np.ascontiguousarray(logb.reshape(-1, g, k).transpose(1, 0, 2))
         out[first:last] = _seq_sums(_forward(lb, pk, startprob, transmat)[3], pk)

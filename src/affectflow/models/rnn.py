@@ -29,7 +29,20 @@ a vector of functionals (the fold's CFS-selected features) and gets its own soft
   LSTM kernels may differ in the last bits between runs.
 - ``num_threads`` (default 1) sets torch's intra-op threads while fitting and predicting (and
   restores them afterwards): one update per sequence means tiny matrix products, which more
-  threads only slow down (10x slower measured on a loaded 2-core machine with 2 threads).
+  threads only slow down (10x slower measured on a loaded 2-core machine with 2 threads). It
+  also makes the result independent of the environment: torch's CPU products split their sums
+  by thread (with ``num_threads=None``, validation losses differed in the 9th digit between 1
+  and 2 threads), and the early-stopping epoch is a comparison of such losses. Torch computes
+  with MKL/oneDNN, never OpenBLAS, so ``OPENBLAS_CORETYPE`` does not matter; the numpy steps
+  (z-normalisation, the validation loss's mean) use no BLAS. On one machine the best epoch,
+  weights and probabilities are thus bit-identical for every BLAS kernel and thread setting
+  (``tests/test_blas_invariance.py``). Between CPU families torch's vectorised kernels
+  (AVX2/AVX-512) and MKL's code paths round differently; the weights then agree only to float32
+  rounding amplified by training (``ATEN_CPU_CAPABILITY=default`` and ``MKL_CBWR=COMPATIBLE``,
+  set before Python starts, force one code path, slower). The validation loss is compared
+  unrounded: rounding it onto a grid would not make a near-tie between two epochs less likely
+  to flip (a value near a grid boundary flips instead), it would only discard real improvements
+  smaller than the grid.
 
 The default epoch budget (``max_epochs=100``, ``patience=20``): with lr 1e-5 and ~15
 utterances per sequence the updates are small (RNNLIB's summed gradients were sized for

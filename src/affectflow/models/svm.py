@@ -13,10 +13,16 @@ defaults so that our SVM rows are comparable to the paper's:
   "modification 1"), with Weka's example order, working-pair choices, error cache and
   snapping of alphas onto the bounds. With Java's left-to-right dot products this
   reproduced Weka's weights to the 4 decimals Weka prints (checked during development); here
-  the dot products are BLAS ones (another summation order, ~50x faster here), which can steer SMO
-  onto a slightly different path within the tolerance: 99.75-100 % of test predictions agree
-  with Weka's (``tests/test_svm.py``). Ties between exactly equal cached errors may also pick
-  another, equally valid, working pair;
+  the dot products are numpy's ``einsum`` loops (another summation order, far faster than a
+  Python loop), which can steer SMO onto a slightly different path within the tolerance:
+  99.75-100 % of test predictions agree with Weka's (``tests/test_svm.py``). Ties between
+  exactly equal cached errors may also pick another, equally valid, working pair;
+- no BLAS: SMO's working-pair choices and its stopping test compare cached errors, so a BLAS dot
+  product (whose summation order depends on the OpenBLAS kernel) sent SMO down other paths on
+  other machines, and the weights of the tiny corpus's fold Ses01F differed by up to 0.7 %
+  between the Prescott and Haswell kernels. ``einsum`` adds in an order fixed by numpy, so the
+  model is bit-identical under every BLAS kernel and thread count (about 1.5x the time of BLAS
+  for these products);
 - one binary machine per pair of classes (i < j) trained on the instances of i (target -1) and
   j (target +1), shuffled exactly like Weka's ``Instances.randomize`` with ``java.util.Random``
   seeded by ``seed`` (Weka's ``-W``, default 1) shared across the pairs in order;
@@ -38,6 +44,7 @@ from typing import Any
 import numpy as np
 
 from affectflow.io import atomic_path
+from affectflow.numerics import dot, matvec
 
 _MASK48 = (1 << 48) - 1
 _JAVA_MULT = 0x5DEECE66D
@@ -155,13 +162,13 @@ class _BinarySMO:
             return False
         x1, x2 = self.rows[i1], self.rows[i2]
         k11, k22 = self.sq[i1], self.sq[i2]
-        k12 = float(x1 @ x2)
+        k12 = dot(x1, x2)
         eta = 2 * k12 - k11 - k22
         if eta < 0:
             a2 = alph2 - y2 * (F1 - F2) / eta
             a2 = L if a2 < L else (H if a2 > H else a2)
         else:  # objective at both ends of the feasible segment
-            f1, f2 = float(x1 @ self.w), float(x2 @ self.w)
+            f1, f2 = dot(x1, self.w), dot(x2, self.w)
             v1 = f1 - y1 * alph1 * k11 - y2 * alph2 * k12
             v2 = f2 - y1 * alph1 * k12 - y2 * alph2 * k22
             gamma = alph1 + s * alph2
@@ -193,7 +200,7 @@ class _BinarySMO:
         self.w += dw
         m = self.m
         if m:
-            self.ebuf[:m] += self.buf[:m] @ dw
+            self.ebuf[:m] += matvec(self.buf[:m], dw)
         if self.slot[i1] < 0:
             self.err[i1] += c1 * k11 + c2 * k12
         if self.slot[i2] < 0:
@@ -228,7 +235,7 @@ class _BinarySMO:
         if c == 0:
             F2 = float(self.ebuf[self.slot[i2]])
         else:
-            F2 = float(self.rows[i2] @ self.w) - self.y[i2]
+            F2 = dot(self.rows[i2], self.w) - self.y[i2]
             self.err[i2] = F2
             if c <= 2:
                 if F2 < self.b_up:
@@ -362,7 +369,8 @@ class SMOClassifier:
         X = np.asarray(X, dtype=np.float64)
         if X.ndim != 2 or X.shape[1] != self.n_features_in_:
             raise ValueError(f"expected (n, {self.n_features_in_}) inputs, got {X.shape}")
-        return self._scale(X) @ self.coef_.T - self.intercept_
+        # einsum, not BLAS: the sign of an output near 0 is a vote (see the module docstring)
+        return np.einsum("nd,pd->np", self._scale(X), self.coef_) - self.intercept_
 
     def votes(self, X: np.ndarray) -> np.ndarray:
         """Pairwise vote counts per class (n x n_classes)."""

@@ -14,7 +14,9 @@ measures symmetrical uncertainty. This module reproduces that filter exactly:
   flip the choice between two mathematically tied cut points).
 
 The search is vectorised: columns are sorted once, class counts are cumulated, and every open
-interval of every column of a chunk is scored in one pass per recursion level.
+interval of every column of a chunk is scored in one pass per recursion level. Counts are
+integers and the entropies are element-wise in a fixed order (no BLAS), so the cut points do not
+depend on the BLAS kernel or the thread count.
 """
 
 from __future__ import annotations
