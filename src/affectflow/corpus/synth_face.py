@@ -171,7 +171,9 @@ def face_frames(
             mouth,
         ]
     )
-    coords = face.base.reshape(1, -1) + weights @ face.fields
+    # einsum, not BLAS: the generated corpus must not depend on the machine's BLAS kernel
+    # (a last-bit difference could flip a rounded digit of the MOCAP text).
+    coords = face.base.reshape(1, -1) + np.einsum("nk,kd->nd", weights, face.fields)
     head = face.head_motion * (1.0 + 0.5 * (activation - 3.0) / 2.0) * ar1(rng, n, 0.98, 3)
     coords += np.tile(head, len(MARKER_NAMES))
     coords += rng.normal(0.0, 0.12, coords.shape)
