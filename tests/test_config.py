@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from affectflow import targets
-from affectflow.config import validate_config
+from affectflow.config import load_schema, validate_config
 from affectflow.errors import ConfigError
 from affectflow.evaluation import metrics
 from affectflow.targets import (
@@ -39,7 +39,7 @@ def test_defaults_fill_an_empty_config() -> None:
 
 
 def test_every_schema_property_has_default_and_description() -> None:
-    schema = yaml.safe_load(SCHEMA.read_text())
+    schema = load_schema(SCHEMA)
 
     def walk(props: dict, prefix: str) -> None:
         for name, sub in props.items():
@@ -134,7 +134,7 @@ def test_tasks_sessions_and_bundles_come_in_canonical_order() -> None:
     assert bundle_dirs(shuffled) == bundle_dirs(config)
     assert repr(config_sections(shuffled, "svm")) == repr(config_sections(config, "svm"))
     # The canonical orders are the tables' and the schema's.
-    schema = yaml.safe_load(SCHEMA.read_text())["properties"]["tasks"]
+    schema = load_schema(SCHEMA)["properties"]["tasks"]
     assert list(targets.TASKS) == schema["propertyNames"]["enum"] == list(metrics.TASKS)
     assert list(targets.CLASSIFIERS) == schema["additionalProperties"]["items"]["enum"]
     assert list(targets.CLASSIFIERS) == list(metrics.CLASSIFIERS)

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from affectflow import __version__, cli, io, labels, pipeline
+from affectflow import __version__, cli, io, labels, registry
 from affectflow.bundle import FORMAT_VERSION, BundleError
 from affectflow.config import config_hash
 from affectflow.corpus.iemocap import build_index, select_utterances
@@ -25,6 +25,7 @@ from affectflow.corpus.synth import generate_corpus
 from affectflow.errors import CorpusError
 from affectflow.features.groups import is_face_channel
 from affectflow.features.wav import read_wav
+from affectflow.models.scoring import class_scores
 from affectflow.predict import Bundle, PredictError, load_bundle
 from tests.conftest import E2E_TASKS
 
@@ -103,10 +104,9 @@ def test_prediction_equals_the_workflow_path(
     out = bundle.predict(table, progress=False)
     functionals = pd.read_parquet(tiny_run / "results/final/prep/functionals.parquet")
     X = functionals.set_index("utt_id").loc[table["utterance"], bundle.features].to_numpy()
-    if bundle.manifest["family"] == "svm":
-        expected = pipeline.svm_proba(bundle.model, X, TASK)
-    else:
-        expected = pipeline.rnn_proba(bundle.model, [X])
+    # the fold jobs' scoring: one matrix, or the dialog as one sequence
+    inputs = X if registry.family(bundle.manifest["family"]).reads == "rows" else [X]
+    expected = class_scores(bundle.model, inputs, labels.n_classes(TASK))
     np.testing.assert_allclose(probabilities(out), expected, rtol=1e-6, atol=1e-9)
     assert out["class_id"].tolist() == expected.argmax(axis=1).tolist()
     assert out["utterance"].tolist() == table["utterance"].tolist()

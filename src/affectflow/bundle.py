@@ -11,7 +11,8 @@
   directory without it is an incomplete bundle and is refused.
 
 Classifier names are ``<family>_<modality>``: family ``svm``, ``lstm`` or ``blstm``; modality
-``vf`` (voice and face functionals, needs MOCAP files) or ``v`` (audio functionals only).
+``vf`` (voice and face functionals, needs MOCAP files) or ``v`` (audio functionals only). Which
+classifiers can be bundled is :data:`affectflow.registry.BUNDLE_CLASSIFIERS`.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from affectflow import __version__, io, labels
+from affectflow import __version__, io, labels, registry
 from affectflow.config import config_hash
 from affectflow.errors import AffectflowError
 from affectflow.targets import (  # noqa: F401 (re-exported: the bundle API)
@@ -38,12 +39,15 @@ FORMAT = "affectflow-bundle"
 FORMAT_VERSION = 2  # 2: imputer.json (missing functionals filled with training means)
 MANIFEST = "manifest.json"
 IMPUTER_FILE = "imputer.json"
-FAMILIES: tuple[str, ...] = ("svm", "lstm", "blstm")
-MODALITIES: tuple[str, ...] = ("vf", "v")
-CLASSIFIERS: tuple[str, ...] = tuple(f"{f}_{m}" for f in FAMILIES for m in MODALITIES)
-MODEL_FILES: dict[str, str] = {"svm": "model.json", "lstm": "model.pt", "blstm": "model.pt"}
+#: What a bundle can be made of (from :mod:`affectflow.registry`).
+CLASSIFIERS: tuple[str, ...] = registry.BUNDLE_CLASSIFIERS
+FAMILIES: tuple[str, ...] = registry.bundle_families()
+MODALITIES: tuple[str, ...] = registry.bundle_modalities()
+MODEL_FILES: dict[str, str] = {f: registry.family(f).model_file for f in FAMILIES}
 #: Cross-validation metrics copied into the manifest (mean over folds).
 CV_METRICS: tuple[str, ...] = ("acc", "uar", "uap", "f1", "wf1")
+#: A family's use of the validation speaker -> how the manifest says it.
+_VALIDATION_USE = {"training": "training (no early stopping)", "early stopping": "early stopping"}
 _LEVEL_RANGES = (
     f"mean rating below {labels.LOW_MEDIUM_BORDER}",
     f"mean rating {labels.LOW_MEDIUM_BORDER} to {labels.MEDIUM_HIGH_BORDER}",
@@ -56,16 +60,18 @@ class BundleError(AffectflowError):
 
 
 def parse_classifier(name: str) -> tuple[str, str]:
-    """``"blstm_vf"`` -> ``("blstm", "vf")``."""
-    family, _, modality = name.partition("_")
-    if family not in FAMILIES or modality not in MODALITIES:
+    """``"blstm_vf"`` -> ``("blstm", "vf")`` (family and modality of a bundle classifier)."""
+    if name not in CLASSIFIERS:
         raise ValueError(f"unknown final classifier {name!r}; expected one of {CLASSIFIERS}")
-    return family, modality
+    record = registry.classifier(name)
+    return record.family, record.modality
 
 
 def audio_only(classifier: str) -> str:
     """The audio-only variant of a classifier: ``blstm_vf`` -> ``blstm_v``."""
-    return f"{parse_classifier(classifier)[0]}_v"
+    family = parse_classifier(classifier)[0]
+    records = (registry.classifier(c) for c in CLASSIFIERS)
+    return next(r.id for r in records if r.family == family and r.modality == "v")
 
 
 def class_table(task: str, clusters_json: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -74,7 +80,7 @@ def class_table(task: str, clusters_json: Mapping[str, Any]) -> list[dict[str, A
     classes = []
     for i, name in enumerate(names):
         if task in labels.LEVEL_NAMES:
-            dimension = task.removesuffix("3")
+            dimension = registry.task(task).dimension
             meaning = f"{name} {dimension} ({_LEVEL_RANGES[i]} on the 1-5 scale)"
             classes.append({"id": i, "key": name, "name": name, "meaning": meaning})
         else:
@@ -147,7 +153,7 @@ def build_manifest(
         "classifier": classifier,
         "family": family,
         "modality": modality,
-        "needs_face": modality == "vf",
+        "needs_face": registry.classifier(classifier).needs_face,
         "files": {"normalizer": "normalizer.npz", "pfa": "pfa.json",
                   "features": "features.json", "imputer": IMPUTER_FILE,
                   "model": MODEL_FILES[family]},
@@ -155,8 +161,7 @@ def build_manifest(
         "cfs_merit": float(selection["merit"]),
         "classes": class_table(task, clusters),
         "speakers": {"train": list(split["train"]), "validation": split["validation"],
-                     "validation_use": ("early stopping" if family != "svm"
-                                        else "training (no early stopping)")},
+                     "validation_use": _VALIDATION_USE[registry.family(family).validation]},
         "n_training_utterances": int(n_utterances),
         "corpus": corpus_description(sections["corpus"]),
         "corpus_note": context["note"],

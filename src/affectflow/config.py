@@ -11,6 +11,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from affectflow import registry
 from affectflow.errors import ConfigError
 
 
@@ -78,10 +79,32 @@ def _key(path: Iterator[Any]) -> str:
     return ".".join(str(p) for p in path) or "<top level>"
 
 
+def with_registry(schema: Any) -> Any:
+    """``schema`` with the registry's lists filled in: every ``x-registry: <name>`` gets
+    ``enum`` and every ``x-registry-default: <name>`` gets ``default`` from
+    :data:`affectflow.registry.SCHEMA_LISTS`, so the schema never holds its own copy of the
+    task names and classifier ids."""
+    if isinstance(schema, list):
+        return [with_registry(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {key: with_registry(value) for key, value in schema.items()}
+    if "x-registry" in out:
+        out["enum"] = registry.SCHEMA_LISTS[out["x-registry"]]()
+    if "x-registry-default" in out:
+        out["default"] = registry.SCHEMA_LISTS[out["x-registry-default"]]()
+    return out
+
+
+def load_schema(schema_path: str | Path) -> dict[str, Any]:
+    """The config schema, with the registry's enums and defaults (:func:`with_registry`)."""
+    return with_registry(yaml.safe_load(Path(schema_path).read_text()))
+
+
 def validate_config(config: dict[str, Any], schema_path: str | Path) -> dict[str, Any]:
     """Fill defaults into ``config`` in place and check it; raise :class:`ConfigError` naming
     the first offending key (dotted path) and what is allowed there."""
-    schema = yaml.safe_load(Path(schema_path).read_text())
+    schema = load_schema(schema_path)
     coerced = _coerce(config, schema)
     config.clear()
     config.update(coerced)

@@ -25,18 +25,22 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from affectflow import registry
 from affectflow.folds import FoldSplit
 from affectflow.normalize import speakers_from_ids
 from affectflow.numerics import kmeans, nearest, squared_distances
 from affectflow.targets import TASKS
 
-CLUSTER_KS: dict[str, int] = {"clusters3": 3, "clusters4": 4, "clusters5": 5}
+#: Cluster task -> k (from :mod:`affectflow.registry`).
+CLUSTER_KS: dict[str, int] = {
+    name: registry.n_classes(name) for name in registry.tasks_of_kind("clusters")
+}
 LOW_MEDIUM_BORDER = 2.25
 MEDIUM_HIGH_BORDER = 3.75
 N_INIT = 10
-LEVEL_NAMES: dict[str, tuple[str, str, str]] = {
-    "valence3": ("negative", "neutral", "positive"),
-    "activation3": ("low", "medium", "high"),
+#: Level task -> its level names, low to high (from :mod:`affectflow.registry`).
+LEVEL_NAMES: dict[str, tuple[str, ...]] = {
+    name: registry.task(name).class_names for name in registry.tasks_of_kind("levels")
 }
 LABEL_COLUMNS: tuple[str, ...] = ("utt_id", "dialog", "turn", "speaker", "split", *TASKS)
 
@@ -109,10 +113,11 @@ def build_labels(
             "turn": rows["turn"].astype(np.int32),
             "speaker": rows["speaker"].astype(str),
             "split": roles,
-            "valence3": level3(va[:, 0]),
-            "activation3": level3(va[:, 1]),
         }
     )
+    dimensions = {"valence": va[:, 0], "activation": va[:, 1]}
+    for task in LEVEL_NAMES:
+        labels[task] = level3(dimensions[registry.task(task).dimension])
     clusters: dict[str, Any] = {}
     for task, k in CLUSTER_KS.items():
         seed = _cluster_seed(seeds, task)
@@ -130,12 +135,8 @@ def build_labels(
 
 
 def n_classes(task: str) -> int:
-    """Number of classes of a task."""
-    if task in LEVEL_NAMES:
-        return 3
-    if task in CLUSTER_KS:
-        return CLUSTER_KS[task]
-    raise ValueError(f"unknown task {task!r}; expected one of {TASKS}")
+    """Number of classes of a task (:func:`affectflow.registry.n_classes`)."""
+    return registry.n_classes(task)
 
 
 def class_names(task: str, clusters_json: Mapping[str, Any] | None = None) -> list[str]:

@@ -15,11 +15,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from affectflow import fold_data, io, labels
+from affectflow import fold_data, io, labels, registry
 from affectflow.corpus.iemocap import select_utterances
 from affectflow.folds import FoldSplit, make_split, split_from_json, split_to_json
 from affectflow.impute import MeanImputer
 from affectflow.logs import Log
+from affectflow.models.scoring import class_scores, new_estimator
 from affectflow.normalize import Normalizer, fit_normalizer
 from affectflow.selection.pfa import PFAResult, fit_pfa
 
@@ -404,6 +405,33 @@ def _functional_tasks(
         yield task, task_outputs(outputs, i), rows, X
 
 
+def train_fold_models(
+    inputs: Mapping[str, Any],
+    tasks: Sequence[str],
+    family: str,
+    outputs: Mapping[str, Sequence[str]],
+    settings: Mapping[str, Any],
+    seed: int,
+    log: Log,
+) -> None:
+    """One model of ``family`` (a functional-based family: SVM, (B)LSTM) per task on the
+    fold's CFS-selected functionals (``inputs["cfs"]`` and the ``outputs`` lists parallel to
+    ``tasks``); the validation speaker trains or stops training as the registry says, the
+    test speaker is only scored."""
+    name = registry.family(family).display
+    for task, out, rows, X in _functional_tasks(inputs, tasks, outputs, log):
+        fitted = fit_model(family, rows, X, task, settings, seed, log)
+        fitted.model.save(out["model"])
+        proba = class_scores(fitted.model, fitted.inputs["test"], labels.n_classes(task))
+        write_predictions(
+            prediction_frame(fitted.rows["test"], task, proba),
+            out["predictions"],
+            fitted.train_ids,
+            fitted.validation_ids,
+        )
+        log(f"{name} {task}: {fitted.summary()}, {len(fitted.rows['test'])} test utterances")
+
+
 def train_fold_svms(
     inputs: Mapping[str, Any],
     tasks: Sequence[str],
@@ -412,16 +440,8 @@ def train_fold_svms(
     seed: int,
     log: Log,
 ) -> None:
-    """Linear SMO SVM per task on the CFS-selected functionals of all training speakers
-    (``inputs["cfs"]`` and the ``outputs`` lists parallel to ``tasks``)."""
-    for task, out, rows, X in _functional_tasks(inputs, tasks, outputs, log):
-        model, train_rows = fit_svm(rows, X, task, settings, seed, log)
-        model.save(out["model"])
-        proba = svm_proba(model, X["test"], task)
-        write_predictions(
-            prediction_frame(rows["test"], task, proba), out["predictions"], train_rows["utt_id"]
-        )
-        log(f"SVM {task}: {len(rows['test'])} test utterances predicted")
+    """:func:`train_fold_models` of the SVM."""
+    train_fold_models(inputs, tasks, "svm", outputs, settings, seed, log)
 
 
 def train_fold_rnns(
@@ -433,21 +453,9 @@ def train_fold_rnns(
     seed: int,
     log: Log,
 ) -> None:
-    """(B)LSTM per task over (dialog, speaker) utterance sequences; early stopping on the
-    validation speaker, never the test speaker (lists parallel to ``tasks`` as for SVMs)."""
-    name = "BLSTM" if bidirectional else "LSTM"
-    for task, out, rows, X in _functional_tasks(inputs, tasks, outputs, log):
-        model, seqs, rows = fit_rnn(rows, X, task, bidirectional, settings, seed, log)
-        model.save(out["model"])
-        proba = rnn_proba(model, seqs["test"])
-        write_predictions(
-            prediction_frame(rows["test"], task, proba),
-            out["predictions"],
-            rows["train"]["utt_id"],
-            rows["validation"]["utt_id"],
-        )
-        log(f"{name} {task}: best epoch {model.best_epoch_}, "
-            f"{len(rows['test'])} test utterances")
+    """:func:`train_fold_models` of the LSTM or BLSTM."""
+    family = "blstm" if bidirectional else "lstm"
+    train_fold_models(inputs, tasks, family, outputs, settings, seed, log)
 
 
 def hmm_features(
@@ -686,36 +694,39 @@ def train_fold_hmm_lm(
 NO_TEST_SPEAKER = ""
 
 
-def fit_svm(
-    rows: Mapping[str, pd.DataFrame],
-    X: Mapping[str, np.ndarray],
-    task: str,
-    settings: Mapping[str, Any],
-    seed: int,
-    log: Log,
-) -> tuple[Any, pd.DataFrame]:
-    """SMO SVM on the training and validation speakers' functionals (from
-    :func:`functional_sets`); returns the model and its training rows."""
-    from affectflow.models.svm import SMOClassifier
+@dataclass
+class FittedModel:
+    """A model fitted on a fold's functionals, with what scoring and provenance need.
 
-    train_rows = pd.concat([rows["train"], rows["validation"]], ignore_index=True)
-    X_train = np.vstack([X["train"], X["validation"]])
-    y_train = train_rows[task].to_numpy(np.int64)
-    log(f"SVM {task}: {len(y_train)} training utterances x {X_train.shape[1]} features")
-    model = SMOClassifier(C=settings["C"], seed=seed + 1).fit(X_train, y_train)
-    return model, train_rows
+    ``inputs`` / ``rows``: per role (train, validation, test) the model's inputs (the family's
+    form: a matrix or per-conversation sequences) and the label rows in the same order;
+    ``train_ids`` / ``validation_ids``: the utterances it was fitted on and stopped on."""
 
+    model: Any
+    inputs: dict[str, Any]
+    rows: dict[str, pd.DataFrame]
+    train_ids: list[str]
+    validation_ids: list[str]
 
-def svm_proba(model: Any, X: np.ndarray, task: str) -> np.ndarray:
-    """Class scores of an SVM on all of the task's classes (one row per utterance)."""
-    return full_columns(model.predict_proba(X), model.classes_, labels.n_classes(task))
+    def summary(self) -> str:
+        """For the log: the training size and, for an early-stopped model, its best epoch."""
+        text = f"{len(self.train_ids)} training utterances"
+        best = getattr(self.model, "best_epoch_", None)
+        return text if best is None else f"{text}, best epoch {best}"
 
 
-def rnn_sequences(
-    rows: Mapping[str, pd.DataFrame], X: Mapping[str, np.ndarray], task: str
-) -> tuple[dict[str, list[np.ndarray]], dict[str, list[np.ndarray]], dict[str, pd.DataFrame]]:
-    """Per role: the (dialog, speaker) feature sequences, their labels, and the rows in
-    sequence order."""
+def model_inputs(
+    reads: str, rows: Mapping[str, pd.DataFrame], X: Mapping[str, np.ndarray], task: str
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, pd.DataFrame]]:
+    """Per role: a family's inputs, their labels and the label rows in input order.
+
+    ``reads="rows"``: the functional matrix and label vector as they are; ``"sequences"``:
+    one sequence per (dialog, speaker) in turn order (:func:`sequences_by_speaker_dialog`)."""
+    if reads == "rows":
+        ys = {role: rows[role][task].to_numpy(np.int64) for role in rows}
+        return dict(X), ys, dict(rows)
+    if reads != "sequences":
+        raise ValueError(f"no functional inputs for a family that reads {reads!r}")
     seqs, ys, ordered = {}, {}, {}
     for role in ("train", "validation", "test"):
         groups = sequences_by_speaker_dialog(rows[role])
@@ -725,38 +736,44 @@ def rnn_sequences(
     return seqs, ys, ordered
 
 
-def fit_rnn(
+def _joined(reads: str, a: Any, b: Any) -> Any:
+    """Two roles' inputs (or labels) as one training set."""
+    return np.concatenate([a, b]) if reads == "rows" else [*a, *b]
+
+
+def fit_model(
+    family: str,
     rows: Mapping[str, pd.DataFrame],
     X: Mapping[str, np.ndarray],
     task: str,
-    bidirectional: bool,
     settings: Mapping[str, Any],
     seed: int,
     log: Log,
-) -> tuple[Any, dict[str, list[np.ndarray]], dict[str, pd.DataFrame]]:
-    """(B)LSTM on the training speakers' sequences, early stopping on the validation
-    speaker's; returns the model, the sequences and the rows in sequence order per role."""
-    from affectflow.models.rnn import RNNClassifier
-
-    seqs, ys, ordered = rnn_sequences(rows, X, task)
-    name = "BLSTM" if bidirectional else "LSTM"
+) -> FittedModel:
+    """A model of ``family`` on a fold's CFS-selected functionals (from
+    :func:`functional_sets`). The registry says how the family reads them and what the
+    validation speaker is for: one more training speaker (SVM), or early stopping ((B)LSTM,
+    which then gets every class id so its outputs cover the task's classes)."""
+    record = registry.family(family)
+    inputs, ys, ordered = model_inputs(record.reads, rows, X, task)
+    model = new_estimator(family, settings, seed)
     n_features = X["train"].shape[1]
-    log(f"{name} {task}: {len(seqs['train'])} training / {len(seqs['validation'])} validation "
-        f"sequences, {n_features} features")
-    model = RNNClassifier(bidirectional=bidirectional, seed=seed, **settings)
-    model.fit(
-        seqs["train"],
-        ys["train"],
-        seqs["validation"],
-        ys["validation"],
-        classes=range(labels.n_classes(task)),
-    )
-    return model, seqs, ordered
-
-
-def rnn_proba(model: Any, seqs: Sequence[np.ndarray]) -> np.ndarray:
-    """Class probabilities of every utterance of ``seqs``, stacked in sequence order."""
-    return np.vstack(model.predict_proba(seqs))
+    if record.validation == "training":
+        x_fit = _joined(record.reads, inputs["train"], inputs["validation"])
+        y_fit = _joined(record.reads, ys["train"], ys["validation"])
+        train_ids = [*ordered["train"]["utt_id"], *ordered["validation"]["utt_id"]]
+        validation_ids: list[str] = []
+        log(f"{record.display} {task}: {len(train_ids)} training utterances x {n_features} "
+            "features")
+        model.fit(x_fit, y_fit)
+    else:
+        train_ids = list(ordered["train"]["utt_id"])
+        validation_ids = list(ordered["validation"]["utt_id"])
+        log(f"{record.display} {task}: {len(inputs['train'])} training / "
+            f"{len(inputs['validation'])} validation inputs, {n_features} features")
+        model.fit(inputs["train"], ys["train"], inputs["validation"], ys["validation"],
+                  classes=range(labels.n_classes(task)))
+    return FittedModel(model, inputs, ordered, train_ids, validation_ids)
 
 
 def all_speakers_split(index: pd.DataFrame) -> FoldSplit:
@@ -826,12 +843,9 @@ def train_final(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     io.write_json(tables.imputer.subset(features).to_json(), out / bundle.IMPUTER_FILE)
-    if family == "svm":
-        model, _ = fit_svm(rows, X, task, settings, seed, log)
-    else:
-        model, _, _ = fit_rnn(rows, X, task, family == "blstm", settings, seed, log)
-        log(f"{classifier} {task}: best epoch {model.best_epoch_} on the validation speaker")
-    model.save(out / bundle.MODEL_FILES[family])
+    fitted = fit_model(family, rows, X, task, settings, seed, log)
+    log(f"{classifier} {task}: {fitted.summary()}")
+    fitted.model.save(out / registry.family(family).model_file)
     bundle.write_bundle(out, inputs, task, classifier, context)
     log(f"bundle {out}: {len(rows['train']) + len(rows['validation'])} training utterances")
 

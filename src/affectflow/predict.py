@@ -4,8 +4,8 @@ The path is the workflow's, through the same functions: LLDs on the 25 ms grid
 (:mod:`affectflow.features.audio`, :func:`affectflow.features.face.extract_face_lld`) -> the
 bundle's normaliser -> functionals (:func:`affectflow.fold_data.fold_functionals`) -> the
 bundle's CFS selection -> missing functionals filled with the bundle's training means
-(:class:`affectflow.impute.MeanImputer`, as in every fold) -> the model
-(:func:`affectflow.pipeline.svm_proba` / :func:`~affectflow.pipeline.rnn_proba`).
+(:class:`affectflow.impute.MeanImputer`, as in every fold) -> the model's class scores
+(:func:`affectflow.models.scoring.score_utterances`, as in the fold jobs).
 
 - Audio is z-standardised with the bundle's statistics (all training speakers).
 - Face coordinates are speaker-normalised with each conversation's own mean face, as a fold
@@ -33,11 +33,12 @@ import pandas as pd
 from tqdm import tqdm
 
 from affectflow import bundle as bundles
-from affectflow import fold_data, io, pipeline
+from affectflow import fold_data, io
 from affectflow.errors import AffectflowError, CorpusError
 from affectflow.features import grid
 from affectflow.features.groups import FACE_COORDS
 from affectflow.impute import MeanImputer
+from affectflow.models import scoring
 from affectflow.normalize import Normalizer, _nan_mean
 from affectflow.selection.pfa import PFAResult
 
@@ -192,13 +193,7 @@ def _load_part(root: Path, name: str, load: Callable[[Path], Any]) -> Any:
 
 
 def _load_model(family: str, path: Path, device: str | None) -> Any:
-    if family == "svm":
-        from affectflow.models.svm import SMOClassifier
-
-        return SMOClassifier.load(path)
-    from affectflow.models.rnn import RNNClassifier
-
-    return RNNClassifier.load(path, device=device)
+    return scoring.load_model(family, path, device=device)
 
 
 # --------------------------------------------------------------------------------- input
@@ -473,14 +468,10 @@ def functionals(
 
 
 def model_proba(bundle: Bundle, X: np.ndarray, conversations: pd.Series) -> np.ndarray:
-    """Class probabilities; a (B)LSTM reads each conversation as one sequence in order."""
-    if bundle.manifest["family"] == "svm":
-        return pipeline.svm_proba(bundle.model, X, bundle.task)
-    conv = conversations.to_numpy()
-    groups = [np.flatnonzero(conv == c) for c in pd.unique(conv)]
-    proba = np.empty((len(X), len(bundle.classes)))
-    proba[np.concatenate(groups)] = pipeline.rnn_proba(bundle.model, [X[g] for g in groups])
-    return proba
+    """Class probabilities in row order; a family that reads sequences ((B)LSTM) sees each
+    conversation as one sequence in order (:func:`affectflow.models.scoring.score_utterances`)."""
+    return scoring.score_utterances(bundle.model, bundle.manifest["family"], X,
+                                    conversations.to_numpy(), len(bundle.classes))
 
 
 def output_frame(bundle: Bundle, table: pd.DataFrame, proba: np.ndarray) -> pd.DataFrame:

@@ -4,7 +4,8 @@ Pure Python on purpose (no numpy, pandas or torch): Snakemake parses the Snakefi
 run locally, but once per job on a cluster (every SLURM job starts its own ``snakemake``), so
 whatever the rule files import at parse time is paid by every job. The heavier modules
 (:mod:`affectflow.labels`, :mod:`affectflow.bundle`, :mod:`affectflow.evaluation.tables`)
-re-export these names.
+re-export these names. Tasks and classifiers themselves are defined in
+:mod:`affectflow.registry` (equally light); the names here are kept for the callers.
 """
 
 from __future__ import annotations
@@ -12,23 +13,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-#: The paper's five tasks, in table order.
-TASKS: tuple[str, ...] = ("valence3", "activation3", "clusters3", "clusters4", "clusters5")
+from affectflow import registry
+
+#: The paper's five tasks, in table order (from :mod:`affectflow.registry`).
+TASKS: tuple[str, ...] = registry.TASKS
 
 #: Task id -> row-group label of Tables 2 and 3.
-TASK_LABELS: dict[str, str] = {
-    "valence3": "valence",
-    "activation3": "activation",
-    "clusters3": "3 clusters",
-    "clusters4": "4 clusters",
-    "clusters5": "5 clusters",
-}
-
+TASK_LABELS: dict[str, str] = {name: t.label for name, t in registry.TASK_RECORDS.items()}
 
 #: The cross-validated classifiers, in the order of the paper's tables.
-CLASSIFIERS: tuple[str, ...] = (
-    "hmm_v", "hmm_f", "hmm_vf", "hmm_lm_vf", "svm_vf", "lstm_vf", "blstm_vf",
-)
+CLASSIFIERS: tuple[str, ...] = registry.CLASSIFIERS
 
 
 def canonical(value: Any) -> Any:

@@ -3,6 +3,7 @@
 
 from pathlib import Path
 
+from affectflow import registry
 from affectflow.corpus.layout import resolve_root
 from affectflow.provenance import lld_code_hash, module_code_hash
 from affectflow.targets import bundle_dirs, canonical, folds, sessions, task_classifiers
@@ -94,6 +95,22 @@ def rnn_runtime(net, n_tasks):
 def tasks_using(*classifiers):
     """Tasks (in canonical order) whose classifiers include any of ``classifiers``."""
     return [task for task, cs in TASK_CLASSIFIERS.items() if set(cs) & set(classifiers)]
+
+
+def decoder_tasks(classifier):
+    """Tasks of the classifiers that decode ``classifier``'s scores (the HMM+LM's of hmm_vf)."""
+    return tasks_using(*registry.decoders_of(classifier))
+
+
+def final_family(wildcards):
+    """The model family of a bundle's classifier (``blstm`` for ``blstm_vf``)."""
+    return registry.classifier(wildcards.classifier).family
+
+
+def final_cfs(wildcards):
+    """The final CFS selection a bundle's classifier reads (its task and modality)."""
+    modality = registry.classifier(wildcards.classifier).modality
+    return f"results/final/prep/cfs/{wildcards.task}_{modality}.json"
 
 
 def per_task(classifier, tasks, name):

@@ -120,8 +120,8 @@ rule final_select:
     output:
         "results/final/prep/cfs/{task}_{modality}.json",
     wildcard_constraints:
-        task="|".join(final_targets.TASKS),
-        modality="vf|v",
+        task="|".join(registry.TASKS),
+        modality="|".join(registry.bundle_modalities()),
     params:
         search_termination=config_value("selection", "search_termination"),
     log:
@@ -139,36 +139,35 @@ rule final_select:
 rule train_final:
     input:
         functionals="results/final/prep/functionals.parquet",
-        cfs="results/final/prep/cfs/{task}_{modality}.json",
+        cfs=final_cfs,
         split="results/final/prep/split.json",
         labels="results/final/prep/labels.parquet",
         clusters="results/final/prep/clusters.json",
         normalizer="results/final/prep/normalizer.npz",
         pfa="results/final/prep/pfa.json",
         cv_predictions=lambda wildcards: final_targets.cv_predictions(
-            config, wildcards.task, f"{wildcards.family}_{wildcards.modality}"
+            config, wildcards.task, wildcards.classifier
         ),
     output:
-        directory("results/final/{task}/{family}_{modality}"),
+        directory("results/final/{task}/{classifier}"),
     wildcard_constraints:
-        task="|".join(final_targets.TASKS),
-        family="svm|lstm|blstm",
-        modality="vf|v",
+        task="|".join(registry.TASKS),
+        classifier="|".join(registry.BUNDLE_CLASSIFIERS),
     params:
-        settings=lambda wildcards: config_value("models", wildcards.family),
+        settings=lambda wildcards: config_value("models", final_family(wildcards)),
         seed=config_value("models", "seed"),
-        sections=lambda wildcards: final_targets.config_sections(config, wildcards.family),
+        sections=lambda wildcards: final_targets.config_sections(config, final_family(wildcards)),
         note=corpus_note(),
     log:
-        "logs/final/{task}/{family}_{modality}.log",
+        "logs/final/{task}/{classifier}.log",
     benchmark:
-        "benchmarks/runs/final/{task}/{family}_{modality}.tsv"
+        "benchmarks/runs/final/{task}/{classifier}.tsv"
     threads: 1
     resources:
         mem_mb=3000,
         runtime=scaled_by_attempt(60),
         gpu=lambda wildcards: int(
-            wildcards.family != "svm" and config["models"][wildcards.family]["device"] == "cuda"
+            config["models"][final_family(wildcards)].get("device") == "cuda"
         ),
     conda:
         "../../envs/affectflow.yaml"

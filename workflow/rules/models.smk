@@ -14,18 +14,22 @@
 # killed for exceeding either is resubmitted with more (`retries` in the profiles).
 
 
-# One rule per modality: the HMM+LM decodes the v+f HMMs' scores, so its tasks need them too,
-# and for them the v+f job also fits HMMs without the validation speaker (the HMM+LM tunes its
-# scale on that speaker out of sample).
-lm_tasks = tasks_using("hmm_lm_vf")
-for hmm_modality in ("v", "f", "vf"):
-    hmm_tasks = tasks_using(f"hmm_{hmm_modality}", *(["hmm_lm_vf"] if hmm_modality == "vf" else []))
+# Every rule below is one classifier of affectflow.registry (its `rule` is the rule's name; its
+# family picks the block): train_hmm_v, train_hmm_f, train_hmm_vf, train_hmm_lm, train_svm,
+# train_lstm, train_blstm with the registry as it is. A classifier no configured task uses gets
+# no rule.
+
+# HMMs, one rule per modality: the HMM+LM decodes the v+f HMMs' scores, so its tasks need them
+# too, and for them the v+f job also fits HMMs without the validation speaker (the HMM+LM tunes
+# its scale on that speaker out of sample).
+for hmm in registry.trained_by("hmm"):
+    hmm_tasks = tasks_using(hmm.id, *registry.decoders_of(hmm.id))
     if not hmm_tasks:
         continue
 
     rule:
         name:
-            f"train_hmm_{hmm_modality}"
+            hmm.rule
         input:
             split="results/folds/{fold}/split.json",
             normalizer="results/folds/{fold}/normalizer.npz",
@@ -34,19 +38,19 @@ for hmm_modality in ("v", "f", "vf"):
             audio=lld_files("audio"),
             face=lld_files("face"),
         output:
-            model=per_task(f"hmm_{hmm_modality}", hmm_tasks, "model.npz"),
-            scores=per_task(f"hmm_{hmm_modality}", hmm_tasks, "scores.parquet"),
-            predictions=per_task(f"hmm_{hmm_modality}", hmm_tasks, "predictions.parquet"),
+            model=per_task(hmm.id, hmm_tasks, hmm.model_file),
+            scores=per_task(hmm.id, hmm_tasks, "scores.parquet"),
+            predictions=per_task(hmm.id, hmm_tasks, "predictions.parquet"),
         params:
             tasks=hmm_tasks,
-            tuning_tasks=lm_tasks if hmm_modality == "vf" else [],
-            modality=hmm_modality,
+            tuning_tasks=decoder_tasks(hmm.id),
+            modality=hmm.modality,
             hmm=config_value("models", "hmm"),
             seed=config_value("models", "seed"),
         log:
-            f"logs/models/hmm_{hmm_modality}/{{fold}}.log",
+            f"logs/models/{hmm.id}/{{fold}}.log",
         benchmark:
-            f"benchmarks/runs/models/hmm_{hmm_modality}/{{fold}}.tsv"
+            f"benchmarks/runs/models/{hmm.id}/{{fold}}.tsv"
         group:
             "models"
         threads: 1
@@ -59,23 +63,29 @@ for hmm_modality in ("v", "f", "vf"):
             "../scripts/train_hmm.py"
 
 
-if lm_tasks:
+# HMM+LM: class bigram decoding of an HMM's scores (rule train_hmm_lm).
+for lm in registry.trained_by("hmm_lm"):
+    lm_tasks = tasks_using(lm.id)
+    if not lm_tasks:
+        continue
 
-    rule train_hmm_lm:
+    rule:
+        name:
+            lm.rule
         input:
-            scores=per_task("hmm_vf", lm_tasks, "scores.parquet"),
+            scores=per_task(lm.scores_from, lm_tasks, "scores.parquet"),
             split="results/folds/{fold}/split.json",
             labels="results/folds/{fold}/labels.parquet",
         output:
-            model=per_task("hmm_lm_vf", lm_tasks, "model.json"),
-            predictions=per_task("hmm_lm_vf", lm_tasks, "predictions.parquet"),
+            model=per_task(lm.id, lm_tasks, lm.model_file),
+            predictions=per_task(lm.id, lm_tasks, "predictions.parquet"),
         params:
             tasks=lm_tasks,
             hmm_lm=config_value("models", "hmm_lm"),
         log:
-            "logs/models/hmm_lm_vf/{fold}.log",
+            f"logs/models/{lm.id}/{{fold}}.log",
         benchmark:
-            "benchmarks/runs/models/hmm_lm_vf/{fold}.tsv"
+            f"benchmarks/runs/models/{lm.id}/{{fold}}.tsv"
         group:
             "models"
         threads: 1
@@ -88,26 +98,31 @@ if lm_tasks:
             "../scripts/train_hmm_lm.py"
 
 
-svm_tasks = tasks_using("svm_vf")
-if svm_tasks:
+# SVM on the CFS-selected functionals (rule train_svm).
+for svm in registry.trained_by("svm"):
+    svm_tasks = tasks_using(svm.id)
+    if not svm_tasks:
+        continue
 
-    rule train_svm:
+    rule:
+        name:
+            svm.rule
         input:
             functionals="results/folds/{fold}/functionals.parquet",
             cfs=fold_cfs(svm_tasks),
             split="results/folds/{fold}/split.json",
             labels="results/folds/{fold}/labels.parquet",
         output:
-            model=per_task("svm_vf", svm_tasks, "model.json"),
-            predictions=per_task("svm_vf", svm_tasks, "predictions.parquet"),
+            model=per_task(svm.id, svm_tasks, svm.model_file),
+            predictions=per_task(svm.id, svm_tasks, "predictions.parquet"),
         params:
             tasks=svm_tasks,
-            svm=config_value("models", "svm"),
+            svm=config_value("models", svm.family),
             seed=config_value("models", "seed"),
         log:
-            "logs/models/svm_vf/{fold}.log",
+            f"logs/models/{svm.id}/{{fold}}.log",
         benchmark:
-            "benchmarks/runs/models/svm_vf/{fold}.tsv"
+            f"benchmarks/runs/models/{svm.id}/{{fold}}.tsv"
         group:
             "models"
         threads: 1
@@ -120,39 +135,40 @@ if svm_tasks:
             "../scripts/train_svm.py"
 
 
-# One rule per network (train_lstm, train_blstm), so that resources can be set per network.
-for rnn_net in ("lstm", "blstm"):
-    rnn_tasks = tasks_using(f"{rnn_net}_vf")
+# Recurrent networks over each conversation's functionals, one rule per network (train_lstm,
+# train_blstm), so that resources can be set per network.
+for rnn in (*registry.trained_by("lstm"), *registry.trained_by("blstm")):
+    rnn_tasks = tasks_using(rnn.id)
     if not rnn_tasks:
         continue
 
     rule:
         name:
-            f"train_{rnn_net}"
+            rnn.rule
         input:
             functionals="results/folds/{fold}/functionals.parquet",
             cfs=fold_cfs(rnn_tasks),
             split="results/folds/{fold}/split.json",
             labels="results/folds/{fold}/labels.parquet",
         output:
-            model=per_task(f"{rnn_net}_vf", rnn_tasks, "model.pt"),
-            predictions=per_task(f"{rnn_net}_vf", rnn_tasks, "predictions.parquet"),
+            model=per_task(rnn.id, rnn_tasks, rnn.model_file),
+            predictions=per_task(rnn.id, rnn_tasks, "predictions.parquet"),
         params:
             tasks=rnn_tasks,
-            net=rnn_net,
-            rnn=config_value("models", rnn_net),
+            net=rnn.family,
+            rnn=config_value("models", rnn.family),
             seed=config_value("models", "seed"),
         log:
-            f"logs/models/{rnn_net}_vf/{{fold}}.log",
+            f"logs/models/{rnn.id}/{{fold}}.log",
         benchmark:
-            f"benchmarks/runs/models/{rnn_net}_vf/{{fold}}.tsv"
+            f"benchmarks/runs/models/{rnn.id}/{{fold}}.tsv"
         group:
             "models"
         threads: 1
         resources:
             mem_mb=mem_from_inputs(4, floor=3000),
-            runtime=scaled_by_attempt(rnn_runtime(rnn_net, len(rnn_tasks))),
-            gpu=int(config["models"][rnn_net]["device"] == "cuda"),
+            runtime=scaled_by_attempt(rnn_runtime(rnn.family, len(rnn_tasks))),
+            gpu=int(config["models"][rnn.family]["device"] == "cuda"),
         conda:
             "../../envs/affectflow.yaml"
         script:

@@ -22,7 +22,7 @@ with job_log(snakemake.log[0]) as log:
         pipeline.train_final(
             inputs=dict(snakemake.input.items()),
             task=snakemake.wildcards.task,
-            classifier=f"{snakemake.wildcards.family}_{snakemake.wildcards.modality}",
+            classifier=snakemake.wildcards.classifier,
             out_dir=snakemake.output[0],
             settings=snakemake.params.settings,
             seed=snakemake.params.seed,

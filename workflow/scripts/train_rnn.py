@@ -5,10 +5,10 @@ from affectflow import pipeline
 from affectflow.logs import job_log
 
 with job_log(snakemake.log[0]) as log:
-    pipeline.train_fold_rnns(
+    pipeline.train_fold_models(
         inputs=dict(snakemake.input.items()),
         tasks=snakemake.params.tasks,
-        bidirectional=snakemake.params.net == "blstm",
+        family=snakemake.params.net,
         outputs=dict(snakemake.output.items()),
         settings=snakemake.params.rnn,
         seed=snakemake.params.seed,

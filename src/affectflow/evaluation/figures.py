@@ -23,6 +23,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from affectflow.evaluation.metrics import CLASSIFIERS, sort_results
+from affectflow.evaluation.significance import REFERENCE
 from affectflow.evaluation.tables import N_SELECTED_ROW, TASK_LABELS
 from affectflow.features.groups import GROUPS
 from affectflow.io import atomic_path
@@ -188,7 +189,7 @@ def plot_per_fold_f1(
     ax = fig.add_subplot()
     for clf, grp in sub.groupby("classifier", sort=False):
         xs = [x[f] for f in grp["fold"]]
-        bold = clf == "blstm_vf"
+        bold = clf == REFERENCE
         ax.plot(
             xs,
             100 * grp["f1"].to_numpy(float),

@@ -35,24 +35,15 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import f1_score
 
-#: The paper's five tasks and their number of classes.
-N_CLASSES: dict[str, int] = {
-    "valence3": 3,
-    "activation3": 3,
-    "clusters3": 3,
-    "clusters4": 4,
-    "clusters5": 5,
-}
-TASKS: tuple[str, ...] = tuple(N_CLASSES)
-#: Classifier id -> (display name, features) as in the paper's Tables 2 and 3.
+from affectflow import registry
+
+#: The paper's five tasks and their number of classes (from :mod:`affectflow.registry`).
+N_CLASSES: dict[str, int] = {name: t.n_classes for name, t in registry.TASK_RECORDS.items()}
+TASKS: tuple[str, ...] = registry.TASKS
+#: Cross-validated classifier id -> (display name, features) as in the paper's Tables 2 and 3.
 CLASSIFIERS: dict[str, tuple[str, str]] = {
-    "hmm_v": ("HMM", "v"),
-    "hmm_f": ("HMM", "f"),
-    "hmm_vf": ("HMM", "v+f"),
-    "hmm_lm_vf": ("HMM+LM", "v+f"),
-    "svm_vf": ("SVM", "v+f"),
-    "lstm_vf": ("LSTM", "v+f"),
-    "blstm_vf": ("BLSTM", "v+f"),
+    name: (registry.classifier(name).display, registry.classifier(name).features)
+    for name in registry.CLASSIFIERS
 }
 METRICS: tuple[str, ...] = ("acc", "uar", "uap", "f1", "wf1")
 PER_FOLD_COLUMNS: tuple[str, ...] = (

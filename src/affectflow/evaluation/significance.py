@@ -22,9 +22,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from affectflow import registry
 from affectflow.evaluation.metrics import sort_results
 
-REFERENCE = "blstm_vf"
+REFERENCE = registry.REFERENCE
 EXACT_MAX_FOLDS = 16
 SIGNIFICANCE_COLUMNS: tuple[str, ...] = (
     "task",

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from affectflow import registry
 from affectflow.evaluation.metrics import CLASSIFIERS, TASKS, sort_results
 from affectflow.evaluation.significance import REFERENCE
 from affectflow.features.groups import GROUPS, channel_group
@@ -31,14 +32,10 @@ SYNTHETIC_CORPUS = "synthetic (not IEMOCAP)"
 SYNTHETIC_NOTE = "Synthetic corpus: these numbers are not IEMOCAP results."
 #: Task id -> column label of Table 1.
 TABLE1_LABELS: dict[str, str] = {
-    "valence3": "VAL",
-    "activation3": "ACT",
-    "clusters3": "3 clusters",
-    "clusters4": "4 clusters",
-    "clusters5": "5 clusters",
+    name: t.table1_label for name, t in registry.TASK_RECORDS.items()
 }
-TABLE2_TASKS: tuple[str, ...] = ("valence3", "activation3")
-TABLE3_TASKS: tuple[str, ...] = ("clusters3", "clusters4", "clusters5")
+TABLE2_TASKS: tuple[str, ...] = registry.tasks_in_table(2)
+TABLE3_TASKS: tuple[str, ...] = registry.tasks_in_table(3)
 N_SELECTED_ROW = "selected features (mean)"
 #: Table column -> (summary metric, paper column).
 RESULT_COLUMNS: dict[str, tuple[str, str]] = {

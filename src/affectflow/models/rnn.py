@@ -49,6 +49,10 @@ utterances per sequence the updates are small (RNNLIB's summed gradients were si
 frame-level sequences), so the paper's optimiser is still improving slowly after 100 epochs on
 generated IEMOCAP-scale data; one epoch there costs about 0.6 s of one core, so 100 epochs keep
 a BLSTM fold under a minute (``benchmarks/rnn.md``). Raise ``max_epochs`` to train longer.
+
+:class:`RNNClassifier` is a scikit-learn estimator (``get_params``/``set_params``,
+``sklearn.base.clone``); like every model of the workflow it scores with
+:meth:`RNNClassifier.class_scores` (see :mod:`affectflow.models.scoring`).
 """
 
 from __future__ import annotations
@@ -57,12 +61,13 @@ import contextlib
 import copy
 import json
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from sklearn.base import BaseEstimator
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
@@ -125,7 +130,14 @@ def _uar(y: np.ndarray, pred: np.ndarray) -> float:
     return float(np.mean(recalls)) if recalls else float("nan")
 
 
-class RNNClassifier:
+#: Constructor parameters in the order model files store them (files stay byte-identical).
+_PARAMS: tuple[str, ...] = (
+    "bidirectional", "hidden", "noise_sigma", "optimizer", "lr", "momentum", "max_epochs",
+    "patience", "n_init", "monitor", "seed", "device", "num_threads",
+)
+
+
+class RNNClassifier(BaseEstimator):
     """LSTM / BLSTM utterance-sequence classifier (see the module docstring for the method).
 
     Fitted attributes: ``classes_``, ``mean_``/``scale_`` (input z-normalisation),
@@ -166,15 +178,12 @@ class RNNClassifier:
         self.device = device
         self.num_threads = num_threads
 
-    def get_params(self) -> dict[str, Any]:
-        """Constructor parameters (scikit-learn convention)."""
-        return {
-            "bidirectional": self.bidirectional, "hidden": self.hidden,
-            "noise_sigma": self.noise_sigma, "optimizer": self.optimizer, "lr": self.lr,
-            "momentum": self.momentum, "max_epochs": self.max_epochs,
-            "patience": self.patience, "n_init": self.n_init, "monitor": self.monitor,
-            "seed": self.seed, "device": self.device, "num_threads": self.num_threads,
-        }
+    @classmethod
+    def from_config(cls, settings: Mapping[str, Any], seed: int,
+                    bidirectional: bool) -> RNNClassifier:
+        """The estimator of config block ``models.lstm`` / ``models.blstm`` and
+        ``models.seed``."""
+        return cls(bidirectional=bidirectional, seed=seed, **settings)
 
     # ----------------------------------------------------------------------------- helpers
     def _resolve_device(self) -> torch.device:
@@ -397,6 +406,16 @@ class RNNClassifier:
         """Most probable class of every utterance, per sequence."""
         return [self.classes_[p.argmax(axis=1)] for p in self.predict_proba(seqs)]
 
+    def class_scores(self, seqs: Sequence[np.ndarray], n_classes: int) -> np.ndarray:
+        """:meth:`predict_proba` of every utterance, stacked in sequence order, on the columns
+        ``0 .. n_classes - 1`` (labels are class ids; a class outside ``classes_`` scores 0)."""
+        out = np.zeros((sum(len(x) for x in seqs), n_classes), dtype=np.float64)
+        if len(out):
+            out[:, np.asarray(self.classes_, dtype=np.int64)] = np.vstack(
+                self.predict_proba(seqs)
+            )
+        return out
+
     # ------------------------------------------------------------------------- save/load
     def save(self, path: str | Path) -> None:
         """One file: tensors (state dict, normalisation) and a JSON string of the rest.
@@ -405,7 +424,7 @@ class RNNClassifier:
         """
         meta = {
             "kind": "RNNClassifier",
-            "params": self.get_params(),
+            "params": {name: getattr(self, name) for name in _PARAMS},
             "classes": self.classes_.tolist(),
             "n_features_in": self.n_features_in_,
             "history": self.history_,

@@ -32,16 +32,22 @@ defaults so that our SVM rows are comparable to the paper's:
 (logistic models off, the default): the pairwise votes divided by their sum. It is a coarse
 confidence (multiples of ``1 / n_pairs``), not a calibrated probability; its argmax (first
 maximum) is the prediction. ``decision_function`` gives the raw pairwise outputs.
+
+:class:`SMOClassifier` is a scikit-learn estimator (``get_params``/``set_params``,
+``sklearn.base.clone``); like every model of the workflow it scores with
+:meth:`SMOClassifier.class_scores` (see :mod:`affectflow.models.scoring`).
 """
 
 from __future__ import annotations
 
 import json
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sklearn.base import BaseEstimator
 
 from affectflow.io import atomic_path
 from affectflow.numerics import dot, matvec
@@ -291,7 +297,11 @@ class _BinarySMO:
         return self.w, (self.b_low + self.b_up) / 2.0
 
 
-class SMOClassifier:
+#: Constructor parameters in the order model files store them (files stay byte-identical).
+_PARAMS: tuple[str, ...] = ("C", "tol", "eps", "seed")
+
+
+class SMOClassifier(BaseEstimator):
     """Linear SMO support vector machine with Weka 3.6 ``SMO`` defaults (see module docstring).
 
     Fitted attributes: ``classes_`` (sorted labels), ``min_``/``max_`` (training range per
@@ -306,9 +316,11 @@ class SMOClassifier:
         self.eps = eps
         self.seed = seed
 
-    def get_params(self) -> dict[str, Any]:
-        """Constructor parameters (scikit-learn convention)."""
-        return {"C": self.C, "tol": self.tol, "eps": self.eps, "seed": self.seed}
+    @classmethod
+    def from_config(cls, settings: Mapping[str, Any], seed: int) -> SMOClassifier:
+        """The estimator of config block ``models.svm`` and ``models.seed``. Weka's shuffling
+        seed is ``seed + 1``: Weka's default ``-W 1`` at the config's default seed 0."""
+        return cls(C=settings["C"], seed=seed + 1)
 
     def _scale(self, X: np.ndarray) -> np.ndarray:
         span = self.max_ - self.min_
@@ -397,11 +409,18 @@ class SMOClassifier:
         """Class with the most votes; ties go to the class listed first (Weka's maxIndex)."""
         return self.classes_[np.argmax(self.votes(X), axis=1)]
 
+    def class_scores(self, X: np.ndarray, n_classes: int) -> np.ndarray:
+        """:meth:`predict_proba` on the columns ``0 .. n_classes - 1`` (labels are class ids);
+        a class without training instances scores 0. One row per row of ``X``."""
+        out = np.zeros((len(X), n_classes), dtype=np.float64)
+        out[:, np.asarray(self.classes_, dtype=np.int64)] = self.predict_proba(X)
+        return out
+
     def save(self, path: str | Path) -> None:
         """Write parameters and the fitted model as JSON (floats round-trip exactly)."""
         state = {
             "kind": "SMOClassifier",
-            "params": self.get_params(),
+            "params": {name: getattr(self, name) for name in _PARAMS},
             "classes": self.classes_.tolist(),
             "min": self.min_.tolist(),
             "max": self.max_.tolist(),
@@ -413,8 +432,9 @@ class SMOClassifier:
             tmp.write_text(json.dumps(state))
 
     @classmethod
-    def load(cls, path: str | Path) -> SMOClassifier:
-        """Read a model written by :meth:`save`."""
+    def load(cls, path: str | Path, device: str | None = None) -> SMOClassifier:
+        """Read a model written by :meth:`save` (``device`` is accepted so that every family
+        loads alike; the SVM runs on the CPU)."""
         state = json.loads(Path(path).read_text())
         if state.get("kind") != "SMOClassifier":
             raise ValueError(f"{path}: not an SMOClassifier model")
