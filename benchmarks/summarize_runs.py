@@ -62,9 +62,8 @@ def main() -> None:
         f"{total_cpu / 60:.1f} CPU-minutes; on 2 cores the models stage needs at least "
         f"{total_wall / 120:.1f} minutes.",
         "",
-        "At iemocap scale (generated data of the same shape, one core; benchmarks/hmm.md and",
-        "rnn.md): all 9 HMM model groups of one fold 49 s CPU (goal 180 s), one BLSTM fold",
-        "56 s CPU at 100 epochs (goal 60 s), SVM 1.2-2.1 s.",
+        "At iemocap scale (generated data of the same shape, one core): benchmarks/hmm.md",
+        "(all HMM model groups of one fold) and benchmarks/rnn.md (one BLSTM fold).",
     ]
     Path(args.out).write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
