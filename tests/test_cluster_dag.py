@@ -54,12 +54,13 @@ def test_every_rule_declares_threads_memory_and_runtime() -> None:
     rules = {}
     for path in sorted((REPO / "workflow" / "rules").glob("*.smk")):
         text = path.read_text()
-        # Named rules, and rules defined in a loop (`rule:` with a `name:` f-string).
+        # Named rules, and rules defined in a loop (`rule:` with a `name:` f-string or a
+        # registry record's `rule`, e.g. `hmm.rule`).
         for match in re.finditer(
             r"^[ \t]*rule(?: (\w+))?:\n(.*?)(?=^[ \t]*rule[ :]|\Z)", text, re.S | re.M
         ):
             body = match.group(2)
-            name = match.group(1) or re.search(r'name:\s*(f?"[^"]+")', body).group(1)
+            name = match.group(1) or re.search(r'name:\s*(f?"[^"]+"|[\w.]+)', body).group(1)
             rules[name] = body
     assert len(rules) > 20, sorted(rules)
     for name, body in rules.items():
