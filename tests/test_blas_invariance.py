@@ -165,7 +165,9 @@ def run_fold(run: Path, fold: str, out: Path) -> None:
     with the run's config (short (B)LSTM training), writing the workflow's layout under out."""
     import yaml
 
-    from affectflow import pipeline
+    from affectflow.stages import folds as fold_stages
+    from affectflow.stages import models as model_stages
+    from affectflow.stages import report
 
     config = yaml.safe_load((run / "config.yaml").read_text())
     res = run / "results"
@@ -179,16 +181,16 @@ def run_fold(run: Path, fold: str, out: Path) -> None:
     def log(message: str) -> None:
         print(message, file=sys.stderr)
 
-    pipeline.fit_fold_normalizer(split, audio, face, f / "normalizer.npz", log)
-    pipeline.fit_fold_pfa(split, f / "normalizer.npz", face, f / "pfa.json",
+    fold_stages.fit_normalizer(split, audio, face, f / "normalizer.npz", log)
+    fold_stages.fit_pfa(split, f / "normalizer.npz", face, f / "pfa.json",
                           config["folds"]["pfa"], seed, log)
-    pipeline.make_fold_labels(res / "index" / "utterances.parquet", split, excluded,
+    fold_stages.make_labels(res / "index" / "utterances.parquet", split, excluded,
                               config["corpus"]["utterances"], f / "labels.parquet",
                               f / "clusters.json", seed, log)
-    pipeline.compute_fold_functionals(split, f / "normalizer.npz", f / "pfa.json", audio, face,
+    fold_stages.compute_functionals(split, f / "normalizer.npz", f / "pfa.json", audio, face,
                                       f / "functionals.parquet", log)
     cfs = [f / "cfs" / f"{task}.json" for task in TASKS]
-    pipeline.select_fold_features(f / "functionals.parquet", f / "labels.parquet", TASKS, cfs,
+    fold_stages.select_features(f / "functionals.parquet", f / "labels.parquet", TASKS, cfs,
                                   config["selection"]["search_termination"], log)
 
     def outputs(classifier: str, **files: str) -> dict[str, list[Path]]:
@@ -200,20 +202,21 @@ def run_fold(run: Path, fold: str, out: Path) -> None:
     frames = {"split": split, "normalizer": f / "normalizer.npz", "pfa": f / "pfa.json",
               "labels": f / "labels.parquet", "audio": audio, "face": face}
     models = config["models"]
-    pipeline.train_fold_svms(tables, TASKS, outputs("svm_vf", model="model.json",
+    model_stages.train_models(tables, TASKS, "svm", outputs("svm_vf", model="model.json",
                              predictions="predictions.parquet"), models["svm"], model_seed, log)
     hmm_out = outputs("hmm_vf", model="model.npz", scores="scores.parquet",
                       predictions="predictions.parquet")
-    pipeline.train_fold_hmms(frames, TASKS, "vf", hmm_out, models["hmm"], model_seed, log,
+    model_stages.train_hmm(frames, TASKS, "vf", hmm_out, models["hmm"], model_seed, log,
                              tuning_tasks=TASKS)
-    pipeline.train_fold_hmm_lms({"scores": hmm_out["scores"]}, TASKS,
+    model_stages.train_hmm_lm({"scores": hmm_out["scores"]}, TASKS,
                                 outputs("hmm_lm_vf", model="model.json",
                                         predictions="predictions.parquet"),
                                 models["hmm_lm"], log)
-    pipeline.train_fold_rnns(tables, TASKS, False, outputs("lstm_vf", model="model.pt",
+    model_stages.train_models(tables, TASKS, "lstm", outputs("lstm_vf", model="model.pt",
                              predictions="predictions.parquet"),
                              dict(models["lstm"], **RNN_EPOCHS), model_seed, log)
-    pipeline.aggregate_metrics(sorted(out.glob("models/*/*/*/predictions.parquet")),
+    predictions = sorted(out.glob("models/*/*/*/predictions.parquet"))
+    report.aggregate_metrics(predictions, [p.parts[-4:-1] for p in predictions],
                                out / "metrics" / "per_fold.parquet", log)
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from affectflow import fold_data, pipeline
+from affectflow import fold_data
 from affectflow.features.deltas import deltas
 from affectflow.features.functionals import FUNCTIONALS, compute_functionals
 from affectflow.features.groups import AUDIO_LLDS, FACE_COORDS, HMM_VOICE_LLDS
@@ -21,6 +21,7 @@ from affectflow.labels import build_labels
 from affectflow.normalize import Normalizer, fit_normalizer
 from affectflow.selection.cfs import MAX_STALE
 from affectflow.selection.pfa import PFAResult
+from affectflow.stages import folds as fold_stages
 
 SESSIONS = (1, 2, 3)
 TEST = "Ses02F"
@@ -267,7 +268,7 @@ CFS_TASKS = ("valence3", "clusters3")
 
 @dataclass
 class FoldArtifacts:
-    """What a fold derives from its LLDs and labels, as the fold jobs do (pipeline.py)."""
+    """What a fold derives from its LLDs and labels, as the fold jobs do (stages.folds)."""
 
     split: FoldSplit
     audio: pd.DataFrame
@@ -295,7 +296,7 @@ def fold_artifacts(
     write_parquet(table, workdir / "functionals.parquet")
     write_parquet(lab, workdir / "labels.parquet")
     cfs_paths = [workdir / f"cfs_{task}.json" for task in tasks]
-    pipeline.select_fold_features(workdir / "functionals.parquet", workdir / "labels.parquet",
+    fold_stages.select_features(workdir / "functionals.parquet", workdir / "labels.parquet",
                                   tasks, cfs_paths, MAX_STALE, lambda _: None)
     cfs = {task: read_json(path)["features"] for task, path in zip(tasks, cfs_paths, strict=True)}
     return FoldArtifacts(split, audio, face, normalizer, pfa, lab, clusters, table, cfs)

@@ -6,13 +6,17 @@ import pandas as pd
 import pytest
 
 from affectflow.folds import (
+    NO_TEST_SPEAKER,
     FoldSplit,
+    all_speakers_split,
     all_splits,
+    fold_split,
     make_split,
     speakers,
     split_from_json,
     split_to_json,
 )
+from affectflow.targets import FINAL_FOLD
 
 TEN = [f"Ses0{s}{g}" for s in range(1, 6) for g in "MF"]
 
@@ -55,3 +59,14 @@ def test_json_round_trip() -> None:
     assert split_from_json(obj) == split
     assert split.role("Ses03M") == "test" and split.role("Ses03F") == "validation"
     assert split.role("Ses01F") == "train"
+
+
+def test_final_fold_trains_every_speaker_and_tests_none() -> None:
+    """The pseudo-fold of the final models goes through the fold rules under its own name."""
+    split = fold_split(TEN, FINAL_FOLD)
+    assert split == all_speakers_split(TEN)
+    assert split.test == NO_TEST_SPEAKER and split.train == tuple(sorted(TEN))
+    assert split.validation == sorted(TEN)[-1]
+    assert fold_split(TEN, "Ses02M") == make_split(TEN, "Ses02M")
+    with pytest.raises(ValueError, match="two speakers"):
+        all_speakers_split(["Ses01F"])

@@ -8,8 +8,8 @@ import pytest
 
 from affectflow.features.deltas import bounds_from_lengths
 from affectflow.features.functionals import FUNCTIONALS, functionals_frame
+from affectflow.fold_tables import FoldTables
 from affectflow.impute import NO_TRAINING_VALUE, MeanImputer
-from affectflow.pipeline import FoldTables
 
 CHANNELS = ["mfcc1", "LC7_z"]
 #: utt_id -> role; one training utterance loses the face channel for all its frames.

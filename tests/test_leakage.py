@@ -1,6 +1,6 @@
 """Nothing the test speaker contributes reaches a fold's training side, down to the models.
 
-The fold's jobs are run here through their stage functions (affectflow.pipeline, as the
+The fold's jobs are run here through their stage functions (affectflow.stages, as the
 workflow's scripts call them) on inputs taken from the shared tiny run, once as they are and
 once perturbed in what belongs to the test speaker only:
 
@@ -31,10 +31,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from affectflow import fold_data, io, pipeline
+from affectflow import fold_data, io
 from affectflow.models.rnn import RNNClassifier
 from affectflow.normalize import Normalizer
 from affectflow.selection.pfa import PFAResult
+from affectflow.stages import folds as fold_stages
+from affectflow.stages import models as model_stages
 from tests.conftest import run_config
 
 pytestmark = pytest.mark.e2e
@@ -89,15 +91,15 @@ def prepare_fold(src: FoldInputs, fold: str, out: Path, config: Mapping[str, Any
                                        "labels.parquet", "clusters.json", "functionals.parquet")}
     p["cfs"] = out / f"cfs_{TASK}.json"
     folds = config["folds"]
-    pipeline.split_fold(src.index, fold, src.utterances, p["split.json"], quiet)
-    pipeline.fit_fold_normalizer(p["split.json"], src.audio, src.face, p["normalizer.npz"], quiet)
-    pipeline.fit_fold_pfa(p["split.json"], p["normalizer.npz"], src.face, p["pfa.json"],
+    fold_stages.split_fold(src.index, fold, src.utterances, p["split.json"], quiet)
+    fold_stages.fit_normalizer(p["split.json"], src.audio, src.face, p["normalizer.npz"], quiet)
+    fold_stages.fit_pfa(p["split.json"], p["normalizer.npz"], src.face, p["pfa.json"],
                           folds["pfa"], folds["seed"], quiet)
-    pipeline.make_fold_labels(src.index, p["split.json"], src.excluded, src.utterances,
+    fold_stages.make_labels(src.index, p["split.json"], src.excluded, src.utterances,
                               p["labels.parquet"], p["clusters.json"], folds["seed"], quiet)
-    pipeline.compute_fold_functionals(p["split.json"], p["normalizer.npz"], p["pfa.json"],
+    fold_stages.compute_functionals(p["split.json"], p["normalizer.npz"], p["pfa.json"],
                                       src.audio, src.face, p["functionals.parquet"], quiet)
-    pipeline.select_fold_features(p["functionals.parquet"], p["labels.parquet"], [TASK],
+    fold_stages.select_features(p["functionals.parquet"], p["labels.parquet"], [TASK],
                                   [p["cfs"]], config["selection"]["search_termination"], quiet)
     return p
 
@@ -115,18 +117,18 @@ def train_models(src: FoldInputs, prep: dict, out: Path, config: Mapping[str, An
         return {n: [out / classifier / f"{n}.{ext.get(n, 'parquet')}"] for n in names}
 
     svm = outputs("svm_vf", "model", "predictions")
-    pipeline.train_fold_svms(functional, [TASK], svm, models["svm"], seed, quiet)
+    model_stages.train_models(functional, [TASK], "svm", svm, models["svm"], seed, quiet)
     blstm = outputs("blstm_vf", "model", "predictions")
-    pipeline.train_fold_rnns(functional, [TASK], True, blstm,
-                             {**models["blstm"], **RNN_SHORT}, seed, quiet)
+    model_stages.train_models(functional, [TASK], "blstm", blstm,
+                              {**models["blstm"], **RNN_SHORT}, seed, quiet)
     hmm = outputs("hmm_vf", "model", "scores", "predictions")
     hmm_inputs = {"split": prep["split.json"], "normalizer": prep["normalizer.npz"],
                   "pfa": prep["pfa.json"], "labels": prep["labels.parquet"],
                   "audio": list(src.audio), "face": list(src.face)}
-    pipeline.train_fold_hmms(hmm_inputs, [TASK], "vf", hmm, {**models["hmm"], **HMM_SHORT},
+    model_stages.train_hmm(hmm_inputs, [TASK], "vf", hmm, {**models["hmm"], **HMM_SHORT},
                              seed, quiet, tuning_tasks=[TASK])
     lm = outputs("hmm_lm_vf", "model", "predictions")
-    pipeline.train_fold_hmm_lms({"scores": hmm["scores"], "split": prep["split.json"],
+    model_stages.train_hmm_lm({"scores": hmm["scores"], "split": prep["split.json"],
                                  "labels": prep["labels.parquet"]},
                                 [TASK], lm, models["hmm_lm"], quiet)
     return {name: paths["predictions"][0] for name, paths in

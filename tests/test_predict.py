@@ -70,7 +70,7 @@ def new_dialog(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
 
 
 def test_bundles_are_complete_and_described(tiny_run: Path, bundles: dict[str, Bundle]) -> None:
-    split = io.read_json(tiny_run / "results/final/prep/split.json")
+    split = io.read_json(tiny_run / "results/folds/all/split.json")
     speakers = sorted(split["train"])
     assert split["test"] == "" and split["validation"] == speakers[-1] and len(speakers) == 10
     for name, bundle in bundles.items():
@@ -98,11 +98,11 @@ def test_prediction_equals_the_workflow_path(
     tiny_run: Path, bundles: dict[str, Bundle], corpus_index: pd.DataFrame, classifier: str
 ) -> None:
     # A training speaker's dialog: its mean face is the one the normaliser stored, so the
-    # workflow's functionals (results/final/prep) are what prediction must reproduce.
+    # workflow's functionals (results/folds/all) are what prediction must reproduce.
     bundle = bundles[classifier]
     table = conversation(corpus_index[corpus_index["dialog"] == "Ses02F_impro02"])
     out = bundle.predict(table, progress=False)
-    functionals = pd.read_parquet(tiny_run / "results/final/prep/functionals.parquet")
+    functionals = pd.read_parquet(tiny_run / "results/folds/all/functionals.parquet")
     X = functionals.set_index("utt_id").loc[table["utterance"], bundle.features].to_numpy()
     # the fold jobs' scoring: one matrix, or the dialog as one sequence
     inputs = X if registry.family(bundle.manifest["family"]).reads == "rows" else [X]

@@ -8,9 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from affectflow import io, labels, pipeline
+from affectflow import io, labels
 from affectflow.features.groups import AUDIO_LLDS, FACE_COORDS
-from affectflow.folds import speakers
+from affectflow.folds import read_split, speakers
+from affectflow.stages import folds as fold_stages
 from tests.conftest import run_config
 
 pytestmark = pytest.mark.e2e
@@ -72,7 +73,7 @@ def test_fold_artifacts_for_every_fold_and_task(run: Path, config: dict, folds: 
         for name in ("split.json", "normalizer.npz", "pfa.json", "labels.parquet",
                      "clusters.json", "functionals.parquet"):
             assert (base / name).stat().st_size > 0, f"{fold}/{name}"
-        split = pipeline.read_split(base / "split.json")
+        split = read_split(base / "split.json")
         assert split.test == fold and fold not in split.train and len(split.train) == 9
         assert len(io.read_json(base / "pfa.json")["features"]) == 30
         for task in config["tasks"]:
@@ -106,7 +107,7 @@ def _speaker(utt_id: str) -> str:
 
 def test_rnn_validation_speaker_is_not_trained_on(run: Path, folds: list) -> None:
     for fold in folds:
-        split = pipeline.read_split(run / f"results/folds/{fold}/split.json")
+        split = read_split(run / f"results/folds/{fold}/split.json")
         meta = io.read_parquet_metadata(
             run / f"results/models/valence3/blstm_vf/{fold}/predictions.parquet"
         )
@@ -122,7 +123,7 @@ def test_hmm_lm_tunes_its_scale_without_the_validation_speaker(
     lm_tasks = [t for t, cs in config["tasks"].items() if "hmm_lm_vf" in cs]
     assert lm_tasks
     for fold in folds:
-        split = pipeline.read_split(run / f"results/folds/{fold}/split.json")
+        split = read_split(run / f"results/folds/{fold}/split.json")
         for task in lm_tasks:
             meta = io.read_parquet_metadata(
                 run / f"results/models/{task}/hmm_lm_vf/{fold}/predictions.parquet"
@@ -174,7 +175,7 @@ def test_test_speaker_labels_do_not_leak_into_training_artifacts(
     excluded = [run / f"results/lld/{s}/excluded.tsv" for s in SESSIONS]
     base = run / "results/folds" / fold
     cfg = run_config(run)
-    pipeline.make_fold_labels(
+    fold_stages.make_labels(
         tmp_path / "index.parquet", base / "split.json", excluded, cfg["corpus"]["utterances"],
         tmp_path / "labels.parquet", tmp_path / "clusters.json", cfg["folds"]["seed"], print,
     )
@@ -184,7 +185,7 @@ def test_test_speaker_labels_do_not_leak_into_training_artifacts(
     assert not new["valence3"].equals(old["valence3"])  # the perturbation took effect
     train = new["split"] != "test"
     assert new[train].reset_index(drop=True).equals(old[train].reset_index(drop=True))
-    pipeline.select_fold_features(
+    fold_stages.select_features(
         base / "functionals.parquet", tmp_path / "labels.parquet", ["valence3"],
         [tmp_path / "cfs.json"], cfg["selection"]["search_termination"], print,
     )

@@ -24,9 +24,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from affectflow import io
+from affectflow.targets import FINAL_FOLD
+
+#: Test speaker of the final models' pseudo-fold: none (every speaker trains).
+NO_TEST_SPEAKER = ""
 
 
 @dataclass(frozen=True)
@@ -118,3 +125,23 @@ def split_from_json(obj: Mapping[str, Any]) -> FoldSplit:
         validation=str(obj["validation"]),
         train=tuple(str(s) for s in obj["train"]),
     )
+
+
+def read_split(path: str | Path) -> FoldSplit:
+    """A fold's speakers from ``split.json``."""
+    return split_from_json(io.read_json(path))
+
+
+def fold_split(index: pd.DataFrame | Iterable[str], fold: str) -> FoldSplit:
+    """The split of ``fold``: a LOSO fold named after its test speaker, or the final models'
+    pseudo-fold :data:`affectflow.targets.FINAL_FOLD`."""
+    return all_speakers_split(index) if fold == FINAL_FOLD else make_split(index, fold)
+
+
+def all_speakers_split(index: pd.DataFrame | Iterable[str]) -> FoldSplit:
+    """Pseudo-fold of the final models: every speaker trains and none is tested; the last
+    speaker in sorted order is the validation speaker ((B)LSTM early stopping only)."""
+    names = speakers(index)
+    if len(names) < 2:
+        raise ValueError(f"final models need two speakers (one stops training), got {names}")
+    return FoldSplit(test=NO_TEST_SPEAKER, validation=names[-1], train=tuple(names))

@@ -10,7 +10,7 @@ looks at the test speaker. A column without any training value (possible only on
 corpus) is filled with 0 and reported.
 
 :class:`MeanImputer` is the one place this happens: the CFS, SVM and (B)LSTM jobs of a fold
-(:class:`affectflow.pipeline.FoldTables`), the final models, and ``affectflow predict``, which
+(:class:`affectflow.fold_tables.FoldTables`), the final models, and ``affectflow predict``, which
 reads the final pseudo-fold's means from the bundle (``imputer.json``).
 """
 

@@ -180,7 +180,8 @@ def training_rows(
     return spoken & shown
 
 
-def _nan_mean(x: np.ndarray) -> np.ndarray:
+def nan_mean(x: np.ndarray) -> np.ndarray:
+    """Column means ignoring NaN (an all-NaN column is NaN, silently); float64."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns -> NaN, on purpose
         return np.nanmean(x, axis=0, dtype=np.float64)
@@ -222,13 +223,13 @@ def fit_normalizer(
     # A training speaker's mean from training utterances only; any other (the test speaker's)
     # from all frames showing that face.
     speaker_mean = {
-        str(s): _nan_mean(values[(codes == k) & (f_train if s in train else True)])
+        str(s): nan_mean(values[(codes == k) & (f_train if s in train else True)])
         for k, s in enumerate(uniques)
     }
     train_means = [speaker_mean[s] for s in train if s in speaker_mean]
     if not train_means:
         raise ValueError(f"no face frames of the training speakers {train}")
-    global_mean = _nan_mean(np.stack(train_means))
+    global_mean = nan_mean(np.stack(train_means))
     return Normalizer(
         audio_mean=mean,
         audio_std=std,

@@ -39,7 +39,7 @@ from affectflow.features import grid
 from affectflow.features.groups import FACE_COORDS
 from affectflow.impute import MeanImputer
 from affectflow.models import scoring
-from affectflow.normalize import Normalizer, _nan_mean
+from affectflow.normalize import Normalizer, nan_mean
 from affectflow.selection.pfa import PFAResult
 
 #: Columns of an utterance table (see :func:`utterance_table`).
@@ -443,7 +443,7 @@ def with_face_means(
     codes, uniques = pd.factorize(face["utt_id"].map(speakers))
     values = face[list(FACE_COORDS)].to_numpy()
     means = dict(normalizer.face_speaker_mean)
-    means.update({str(s): _nan_mean(values[codes == k]) for k, s in enumerate(uniques)})
+    means.update({str(s): nan_mean(values[codes == k]) for k, s in enumerate(uniques)})
     return replace(normalizer, face_speaker_mean=means)
 
 

@@ -7,7 +7,7 @@ therefore pass a hash of that code as a param (:func:`lld_code_hash`), which ent
 key and, with Snakemake's default rerun triggers, also reruns the LLD jobs of an existing run.
 
 What counts as the code of an artifact is found statically, from the entry point its workflow
-script calls (:data:`LLD_ENTRY`: ``affectflow.pipeline.extract_lld``): the source of that function
+script calls (:data:`LLD_ENTRY`: ``affectflow.stages.lld.extract_lld``): the source of that function
 and of the module-level definitions of its module that it uses (transitively; annotations are
 inert under ``from __future__ import annotations`` and do not count), then every affectflow
 module these import, with the modules those import in turn, as whole files. A package's
@@ -37,8 +37,8 @@ from pathlib import Path
 PACKAGE = "affectflow"
 #: The folder holding the affectflow package (``src/``).
 SRC: Path = Path(__file__).resolve().parent.parent
-#: The function the LLD rules' script (workflow/scripts/extract_lld.py) calls.
-LLD_ENTRY: tuple[str, str] = ("affectflow.pipeline", "extract_lld")
+#: The function the LLD rules' scripts (workflow/scripts/extract_{audio,face}_lld.py) call.
+LLD_ENTRY: tuple[str, str] = ("affectflow.stages.lld", "extract_lld")
 #: The module of each LLD kind; the entry function imports all of them, a kind uses its own.
 LLD_MODULES: dict[str, str] = {
     "audio": "affectflow.features.audio",

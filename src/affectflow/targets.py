@@ -24,6 +24,11 @@ TASK_LABELS: dict[str, str] = {name: t.label for name, t in registry.TASK_RECORD
 #: The cross-validated classifiers, in the order of the paper's tables.
 CLASSIFIERS: tuple[str, ...] = registry.CLASSIFIERS
 
+#: Name of the final models' pseudo-fold (every speaker trains, none is tested;
+#: :func:`affectflow.folds.all_speakers_split`): its artifacts (``results/folds/all/``) come
+#: from the same rules as a LOSO fold's.
+FINAL_FOLD = "all"
+
 
 def canonical(value: Any) -> Any:
     """``value`` in one canonical form: every mapping rebuilt with its keys sorted (recursively),

@@ -6,7 +6,14 @@ from pathlib import Path
 from affectflow import registry
 from affectflow.corpus.layout import resolve_root
 from affectflow.provenance import lld_code_hash, module_code_hash
-from affectflow.targets import bundle_dirs, canonical, folds, sessions, task_classifiers
+from affectflow.targets import (
+    FINAL_FOLD,
+    bundle_dirs,
+    canonical,
+    folds,
+    sessions,
+    task_classifiers,
+)
 
 
 def config_value(*keys):
@@ -76,7 +83,7 @@ TASKS = list(TASK_CLASSIFIERS)
 
 wildcard_constraints:
     session="Ses0[1-5]",
-    fold="Ses0[1-5][FM]",
+    fold=f"Ses0[1-5][FM]|{FINAL_FOLD}",
     task="|".join(TASKS) or "none",
 
 
@@ -107,6 +114,11 @@ def final_family(wildcards):
     return registry.classifier(wildcards.classifier).family
 
 
+def final_fold_file(name):
+    """An artifact of the final models' pseudo-fold (made by the fold rules, folds.smk)."""
+    return f"results/folds/{FINAL_FOLD}/{name}"
+
+
 def final_cfs(wildcards):
     """The final CFS selection a bundle's classifier reads (its task and modality)."""
     modality = registry.classifier(wildcards.classifier).modality
@@ -128,6 +140,14 @@ def prediction_files():
     """predictions.parquet of every (task, classifier, fold) in the config."""
     return [
         f"results/models/{task}/{classifier}/{fold}/predictions.parquet"
+        for task, classifier, fold in prediction_keys()
+    ]
+
+
+def prediction_keys():
+    """(task, classifier, fold) of each of :func:`prediction_files`, in the same order."""
+    return [
+        [task, classifier, fold]
         for task, classifiers in TASK_CLASSIFIERS.items()
         for classifier in classifiers
         for fold in FOLDS
@@ -135,7 +155,12 @@ def prediction_files():
 
 
 def cfs_files():
-    return expand("results/folds/{fold}/cfs/{task}.json", fold=FOLDS, task=TASKS)
+    return [f"results/folds/{fold}/cfs/{task}.json" for fold, task in cfs_keys()]
+
+
+def cfs_keys():
+    """(fold, task) of each of :func:`cfs_files`, in the same order."""
+    return [[fold, task] for fold in FOLDS for task in TASKS]
 
 
 def corpus_note():

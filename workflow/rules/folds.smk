@@ -1,5 +1,7 @@
 # Per-fold preparation (fold = held-out speaker). Every statistic comes from the training
-# speakers only; each artifact is its own job so it can be cached and rerun alone.
+# speakers only; each artifact is its own job so it can be cached and rerun alone. The final
+# models' pseudo-fold `all` (every speaker trains, none is tested; final.smk) is made by the
+# same rules.
 # Resources: the jobs that load the frame-level LLDs of all sessions ask for memory in
 # proportion to them (their Parquet size is about their float32 size in memory); every limit
 # grows with the attempt, so a job killed for memory or time gets more when it is retried.

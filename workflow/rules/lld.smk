@@ -33,7 +33,7 @@ rule extract_audio_lld:
         mem_mb=scaled_by_attempt(1500),
         runtime=scaled_by_attempt(30),
     script:
-        "../scripts/extract_lld.py"
+        "../scripts/extract_audio_lld.py"
 
 
 rule extract_face_lld:
@@ -57,7 +57,7 @@ rule extract_face_lld:
         mem_mb=scaled_by_attempt(1500),
         runtime=scaled_by_attempt(30),
     script:
-        "../scripts/extract_lld.py"
+        "../scripts/extract_face_lld.py"
 
 
 rule collect_lld_exclusions:
@@ -75,4 +75,4 @@ rule collect_lld_exclusions:
     conda:
         "../../envs/affectflow.yaml"
     script:
-        "../scripts/collect_exclusions.py"
+        "../scripts/collect_lld_exclusions.py"

@@ -15,8 +15,12 @@
 
 
 # Every rule below is one classifier of affectflow.registry (its `rule` is the rule's name; its
-# family picks the block): train_hmm_v, train_hmm_f, train_hmm_vf, train_hmm_lm, train_svm,
-# train_lstm, train_blstm with the registry as it is. A classifier no configured task uses gets
+# family picks the block). A block's script path is a literal shared by its rules: Snakemake
+# evaluates `script:` when the job runs, so a path built from the loop variable would name the
+# last iteration's script for every rule of the loop; what differs per rule comes as params
+# (the family, the modality). The rules, with the registry as it is: train_hmm_v, train_hmm_f,
+# train_hmm_vf (script train_hmm.py), train_hmm_lm, train_svm, train_lstm and train_blstm
+# (script train_rnn.py). A classifier no configured task uses gets
 # no rule.
 
 # HMMs, one rule per modality: the HMM+LM decodes the v+f HMMs' scores, so its tasks need them

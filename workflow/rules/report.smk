@@ -9,6 +9,8 @@ rule aggregate_metrics:
         prediction_files(),
     output:
         "results/metrics/per_fold.parquet",
+    params:
+        ids=prediction_keys(),
     log:
         "logs/results/aggregate_metrics.log",
     threads: 1
@@ -33,7 +35,9 @@ rule make_table1:
         ),
         md="results/tables/table1.md",
     params:
+        ids=cfs_keys(),
         note=corpus_note(),
+        synthetic=is_synthetic(),
     log:
         "logs/results/table1.log",
     threads: 1
@@ -72,6 +76,7 @@ rule make_tables:
         ),
     params:
         note=corpus_note(),
+        synthetic=is_synthetic(),
     log:
         "logs/results/tables.log",
     threads: 1
@@ -127,6 +132,7 @@ rule make_figures:
             for task in TASKS
         },
     params:
+        fold=FOLDS[0],
         note=corpus_note(),
     log:
         "logs/results/figures.log",

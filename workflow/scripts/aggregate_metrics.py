@@ -1,7 +1,9 @@
 """Rule aggregate_metrics: accuracy, UAR, UAP, F1 per (task, classifier, fold)."""
 
-from affectflow import pipeline
 from affectflow.logs import job_log
+from affectflow.stages import report
 
 with job_log(snakemake.log[0]) as log:
-    pipeline.aggregate_metrics(list(snakemake.input), snakemake.output[0], log)
+    report.aggregate_metrics(
+        list(snakemake.input), snakemake.params.ids, snakemake.output[0], log
+    )

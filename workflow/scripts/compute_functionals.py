@@ -1,10 +1,10 @@
 """Rule compute_functionals: utterance functionals over the fold's normalised LLDs."""
 
-from affectflow import pipeline
 from affectflow.logs import job_log
+from affectflow.stages import folds
 
 with job_log(snakemake.log[0]) as log:
-    pipeline.compute_fold_functionals(
+    folds.compute_functionals(
         snakemake.input.split,
         snakemake.input.normalizer,
         snakemake.input.pfa,

@@ -1,13 +1,9 @@
 """Rule fit_normalizer: audio z-statistics and face speaker means from training speakers."""
 
-from affectflow import pipeline
 from affectflow.logs import job_log
+from affectflow.stages import folds
 
 with job_log(snakemake.log[0]) as log:
-    pipeline.fit_fold_normalizer(
-        snakemake.input.split,
-        snakemake.input.audio,
-        snakemake.input.face,
-        snakemake.output[0],
-        log,
+    folds.fit_normalizer(
+        snakemake.input.split, snakemake.input.audio, snakemake.input.face, snakemake.output[0], log
     )

@@ -1,10 +1,10 @@
 """Rule fit_pfa: Principal Feature Analysis of the normalised training face frames."""
 
-from affectflow import pipeline
 from affectflow.logs import job_log
+from affectflow.stages import folds
 
 with job_log(snakemake.log[0]) as log:
-    pipeline.fit_fold_pfa(
+    folds.fit_pfa(
         snakemake.input.split,
         snakemake.input.normalizer,
         snakemake.input.face,

@@ -1,10 +1,10 @@
 """Rule make_labels: level and cluster classes of every utterance of the fold."""
 
-from affectflow import pipeline
 from affectflow.logs import job_log
+from affectflow.stages import folds
 
 with job_log(snakemake.log[0]) as log:
-    pipeline.make_fold_labels(
+    folds.make_labels(
         snakemake.input.index,
         snakemake.input.split,
         snakemake.input.excluded,

@@ -1,10 +1,10 @@
 """Rule select_features: Weka-faithful CFS on the fold's training functionals, every task."""
 
-from affectflow import pipeline
 from affectflow.logs import job_log
+from affectflow.stages import folds
 
 with job_log(snakemake.log[0]) as log:
-    pipeline.select_fold_features(
+    folds.select_features(
         snakemake.input.functionals,
         snakemake.input.labels,
         snakemake.params.tasks,

@@ -1,10 +1,11 @@
-"""Rules train_hmm_{v,f,vf}: one HMM per class and task on a fold's frame-level features."""
+"""Rules train_hmm_{v,f,vf} (one per HMM classifier of the registry; the modality is a param):
+one HMM per class and task on a fold's frame-level features."""
 
-from affectflow import pipeline
 from affectflow.logs import job_log
+from affectflow.stages import models
 
 with job_log(snakemake.log[0]) as log:
-    pipeline.train_fold_hmms(
+    models.train_hmm(
         inputs=dict(snakemake.input.items()),
         tasks=snakemake.params.tasks,
         modality=snakemake.params.modality,

@@ -1,16 +1,16 @@
-"""Rules train_lstm and train_blstm: (B)LSTMs over each speaker's utterance sequence in a
-dialog, every task of a fold."""
+"""Rules train_lstm and train_blstm (one per recurrent classifier of the registry; the family
+is a param): (B)LSTMs over each speaker's utterance sequence in a dialog, every task."""
 
-from affectflow import pipeline
 from affectflow.logs import job_log
+from affectflow.stages import models
 
 with job_log(snakemake.log[0]) as log:
-    pipeline.train_fold_models(
-        inputs=dict(snakemake.input.items()),
-        tasks=snakemake.params.tasks,
-        family=snakemake.params.net,
-        outputs=dict(snakemake.output.items()),
-        settings=snakemake.params.rnn,
-        seed=snakemake.params.seed,
-        log=log,
+    models.train_models(
+        dict(snakemake.input.items()),
+        snakemake.params.tasks,
+        snakemake.params.net,
+        dict(snakemake.output.items()),
+        snakemake.params.rnn,
+        snakemake.params.seed,
+        log,
     )

@@ -130,6 +130,11 @@ def select_utterances(index: pd.DataFrame, which: str) -> pd.DataFrame:
     raise ConfigError(f"utterance selection {which!r}: expected one of {', '.join(SELECTIONS)}")
 
 
+def read_index(path: str | Path, utterances: str = "all") -> pd.DataFrame:
+    """The corpus index (``utterances.parquet``), restricted to ``wearer_only`` or ``all``."""
+    return select_utterances(pd.read_parquet(path), utterances)
+
+
 def write_index(
     index: pd.DataFrame,
     excluded: pd.DataFrame,

@@ -18,10 +18,12 @@ the distribution of dialog-initial classes counted in training instead.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from scipy.special import log_softmax
 from sklearn.base import BaseEstimator
 
@@ -220,3 +222,92 @@ def tune_scale(
         scores[j] = _score(truth, pred, lm.n_classes, metric)
     tied = np.flatnonzero(scores >= scores.max() - 1e-12)
     return float(values[tied[tied.size // 2]]), scores
+
+
+@dataclass
+class FoldDecoding:
+    """What :func:`decode_fold_scores` found: the bigram of all training speakers, the tuned
+    scale, the test rows in decoding order with their posteriors and decoded path, and the
+    utterances behind the bigram (``train_ids``) and behind the tuning step
+    (``tuning_train_ids``)."""
+
+    lm: BigramLM
+    scale: float
+    test: pd.DataFrame
+    proba: np.ndarray
+    y_pred: np.ndarray
+    train_ids: list[str]
+    tuning_train_ids: list[str]
+    n_tuning_sequences: int
+    n_training_sequences: int
+
+
+def decode_fold_scores(
+    scores: pd.DataFrame,
+    task: str,
+    n_classes: int,
+    settings: Mapping[str, Any],
+    tuning_hmm_ids: Sequence[str] = (),
+    source: str = "scores",
+) -> FoldDecoding:
+    """The paper's HMM+LM on a fold's HMM scores (``scores.parquet`` of the v+f HMM job: one
+    row per utterance with ``split``, the task's label, ``n_frames``, ``loglik_<c>`` and the
+    validation speaker's out-of-sample ``tune_loglik_<c>``).
+
+    A class bigram over consecutive utterances of each speaker's dialog sequence; the softmax
+    scale tuned on the validation speaker with its out-of-sample scores (HMMs fitted without
+    it) and a bigram counted without it, since scored by models that had seen it, the
+    validation speaker would look better matched than a new speaker and the tuned scale would
+    over-trust the acoustic evidence; then the test speaker decoded with the bigram of all
+    training speakers, as the paper's. ``tuning_hmm_ids``: the utterances the tuning HMMs were
+    fitted on (from the scores' metadata); ``source`` names the scores in errors."""
+    from affectflow.fold_tables import sequences_by_speaker_dialog
+    from affectflow.models.scoring import softmax
+
+    cols = [f"loglik_{c}" for c in range(n_classes)]
+
+    def sequences(role_rows: pd.DataFrame) -> tuple[list[pd.DataFrame], list[np.ndarray]]:
+        groups = sequences_by_speaker_dialog(role_rows)
+        frames = [role_rows.reset_index(drop=True).iloc[g] for g in groups]
+        return frames, [f[task].to_numpy(np.int64) for f in frames]
+
+    tune_cols = [f"tune_loglik_{c}" for c in range(n_classes)]
+    valid = scores[scores["split"] == "validation"]
+    if not set(tune_cols) <= set(scores.columns) or valid[tune_cols].isna().any().any():
+        raise ValueError(f"{source}: no out-of-sample scores of the validation speaker "
+                         f"(tune_loglik_*); rerun the v+f HMM job with {task} as a tuning task")
+    tune_rows = scores[scores["split"] == "train"]
+    _, tune_labels = sequences(tune_rows)
+    tune_lm = BigramLM(n_classes, smoothing=settings["smoothing"]).fit(tune_labels)
+    valid_frames, valid_labels = sequences(valid)
+    scale, _ = tune_scale(
+        [f[tune_cols].to_numpy() for f in valid_frames],
+        [f["n_frames"].to_numpy() for f in valid_frames],
+        valid_labels,
+        tune_lm,
+        decoder=settings["decoding"],
+    )
+    train_frames, train_labels = sequences(scores[scores["split"] != "test"])
+    lm = BigramLM(n_classes, smoothing=settings["smoothing"]).fit(train_labels)
+    decode = decode_viterbi if settings["decoding"] == "viterbi" else decode_greedy
+    test_frames, _ = sequences(scores[scores["split"] == "test"])
+    rows, probas, paths = [], [], []
+    for f in test_frames:
+        logprob = loglik_to_logprob(f[cols].to_numpy(), f["n_frames"].to_numpy(), scale)
+        path = decode(logprob, lm)
+        # Posterior of each utterance given the recognised class before it (uniform first).
+        prior = np.vstack([np.zeros(n_classes), lm.log_transmat_[path[:-1]]])
+        rows.append(f)
+        probas.append(softmax(logprob + prior))
+        paths.append(path)
+    return FoldDecoding(
+        lm=lm,
+        scale=scale,
+        test=pd.concat(rows, ignore_index=True),
+        proba=np.vstack(probas),
+        y_pred=np.concatenate(paths),
+        train_ids=list(scores.loc[scores["split"] != "test", "utt_id"]),
+        tuning_train_ids=sorted(set(tuning_hmm_ids) | set(tune_rows["utt_id"].astype(str))),
+        n_tuning_sequences=len(tune_labels),
+        n_training_sequences=len(train_labels),
+    )

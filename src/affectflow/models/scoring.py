@@ -65,3 +65,20 @@ def score_utterances(
     if groups:
         out[np.concatenate(groups)] = class_scores(model, [X[g] for g in groups], n_classes)
     return out
+
+
+def full_columns(
+    values: np.ndarray, classes: np.ndarray, n_classes: int, fill: float = 0.0
+) -> np.ndarray:
+    """Scores of the classes a model saw in training, spread onto all ``n_classes`` columns
+    (a class absent from the training fold gets ``fill``)."""
+    out = np.full((len(values), n_classes), fill, dtype=np.float64)
+    out[:, np.asarray(classes, dtype=np.int64)] = values
+    return out
+
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of a score matrix (max subtracted first, so large scores stay finite)."""
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)

@@ -1,9 +1,9 @@
 """Rule collect_lld_exclusions: one list of the utterances the LLD stage left out."""
 
-from affectflow import pipeline
 from affectflow.logs import job_log
+from affectflow.stages import lld
 
 with job_log(snakemake.log[0]) as log:
-    pipeline.collect_exclusions(
+    lld.collect_lld_exclusions(
         {"audio": snakemake.input.audio, "face": snakemake.input.face}, snakemake.output[0], log
     )
