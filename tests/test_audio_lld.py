@@ -182,14 +182,15 @@ def test_bad_wavs_strict_name_the_file(tmp_path) -> None:
         assert reason in str(info.value)
 
 
-def test_session_lenient_excludes_bad_wavs_with_reason(tmp_path, wav_2s) -> None:
+def test_session_lenient_excludes_bad_wavs_with_reason(tmp_path, wav_2s, caplog) -> None:
     bad = _bad_wavs(tmp_path)
     utts = pd.DataFrame(
         {"utt_id": ["good", *bad], "wav": [str(wav_2s), *(str(p) for p, _ in bad.values())]}
     )
-    lines: list[str] = []
     out = tmp_path / "Ses01" / "audio.parquet"
-    excl = audio.extract_session_audio(utts, out, strict=False, log=lines.append, log_every=3)
+    with caplog.at_level("INFO", logger="affectflow"):
+        excl = audio.extract_session_audio(utts, out, strict=False, log_every=3)
+    lines = caplog.messages
     assert list(excl["utt_id"]) == list(bad)
     for (path, reason), row in zip(bad.values(), excl.itertuples(), strict=True):
         assert row.file == str(path) and reason in row.reason
@@ -203,7 +204,7 @@ def test_session_strict_raises_and_leaves_no_file(tmp_path, wav_2s) -> None:
     utts = pd.DataFrame({"utt_id": ["a", "b"], "wav": [str(wav_2s), str(bad)]})
     out = tmp_path / "out" / "audio.parquet"
     with pytest.raises(CorpusError, match="trunc.wav"):
-        audio.extract_session_audio(utts, out, strict=True, log=lambda s: None)
+        audio.extract_session_audio(utts, out, strict=True)
     assert list(out.parent.iterdir()) == []
 
 
@@ -223,19 +224,24 @@ def _float_stereo_wav(path: Path, x: np.ndarray, rate: int) -> Path:
     return path
 
 
-def test_read_wav_any_converts_with_notice(tmp_path) -> None:
+def test_read_wav_any_converts_with_notice(tmp_path, caplog) -> None:
     rate = 44_100
     t = np.arange(rate) / rate
     path = _float_stereo_wav(tmp_path / "user.wav", 0.5 * np.sin(2 * np.pi * 440 * t), rate)
     with pytest.raises(CorpusError, match="wrong format"):
         read_wav(path)
-    notes: list[str] = []
-    x, sr = read_wav_any(path, notes.append)
+    with caplog.at_level("INFO", logger="affectflow"):
+        x, sr = read_wav_any(path)
+    notes = caplog.messages
     assert sr == SR and x.size == SR
     spectrum = np.abs(np.fft.rfft(x))
     assert np.argmax(spectrum) == 440  # 1 s of signal: bin = Hz
     assert len(notes) == 1 and str(path) in notes[0]
     assert "mono" in notes[0] and "44100 Hz -> 16000 Hz" in notes[0]
+    caplog.clear()
+    with caplog.at_level("INFO", logger="affectflow"):
+        y, _ = read_wav_any(path, announce=False)
+    assert not caplog.messages and np.array_equal(x, y)
 
 
 def test_to_grid_aligns_by_time_not_index() -> None:

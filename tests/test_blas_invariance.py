@@ -178,20 +178,17 @@ def run_fold(run: Path, fold: str, out: Path) -> None:
     f = out / "folds" / fold
     seed, model_seed = config["folds"]["seed"], config["models"]["seed"]
 
-    def log(message: str) -> None:
-        print(message, file=sys.stderr)
-
-    fold_stages.fit_normalizer(split, audio, face, f / "normalizer.npz", log)
+    fold_stages.fit_normalizer(split, audio, face, f / "normalizer.npz")
     fold_stages.fit_pfa(split, f / "normalizer.npz", face, f / "pfa.json",
-                          config["folds"]["pfa"], seed, log)
+                          config["folds"]["pfa"], seed)
     fold_stages.make_labels(res / "index" / "utterances.parquet", split, excluded,
                               config["corpus"]["utterances"], f / "labels.parquet",
-                              f / "clusters.json", seed, log)
+                              f / "clusters.json", seed)
     fold_stages.compute_functionals(split, f / "normalizer.npz", f / "pfa.json", audio, face,
-                                      f / "functionals.parquet", log)
+                                      f / "functionals.parquet")
     cfs = [f / "cfs" / f"{task}.json" for task in TASKS]
     fold_stages.select_features(f / "functionals.parquet", f / "labels.parquet", TASKS, cfs,
-                                  config["selection"]["search_termination"], log)
+                                  config["selection"]["search_termination"])
 
     def outputs(classifier: str, **files: str) -> dict[str, list[Path]]:
         return {name: [out / "models" / t / classifier / fold / file for t in TASKS]
@@ -203,21 +200,21 @@ def run_fold(run: Path, fold: str, out: Path) -> None:
               "labels": f / "labels.parquet", "audio": audio, "face": face}
     models = config["models"]
     model_stages.train_models(tables, TASKS, "svm", outputs("svm_vf", model="model.json",
-                             predictions="predictions.parquet"), models["svm"], model_seed, log)
+                             predictions="predictions.parquet"), models["svm"], model_seed)
     hmm_out = outputs("hmm_vf", model="model.npz", scores="scores.parquet",
                       predictions="predictions.parquet")
-    model_stages.train_hmm(frames, TASKS, "vf", hmm_out, models["hmm"], model_seed, log,
+    model_stages.train_hmm(frames, TASKS, "vf", hmm_out, models["hmm"], model_seed,
                              tuning_tasks=TASKS)
     model_stages.train_hmm_lm({"scores": hmm_out["scores"]}, TASKS,
                                 outputs("hmm_lm_vf", model="model.json",
                                         predictions="predictions.parquet"),
-                                models["hmm_lm"], log)
+                                models["hmm_lm"])
     model_stages.train_models(tables, TASKS, "lstm", outputs("lstm_vf", model="model.pt",
                              predictions="predictions.parquet"),
-                             dict(models["lstm"], **RNN_EPOCHS), model_seed, log)
+                             dict(models["lstm"], **RNN_EPOCHS), model_seed)
     predictions = sorted(out.glob("models/*/*/*/predictions.parquet"))
     report.aggregate_metrics(predictions, [p.parts[-4:-1] for p in predictions],
-                               out / "metrics" / "per_fold.parquet", log)
+                               out / "metrics" / "per_fold.parquet")
 
 
 def main(argv: list[str]) -> None:

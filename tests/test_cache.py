@@ -126,7 +126,7 @@ def _executed(kind: str, index: Path, out: Path) -> set[tuple[str, str]]:
         lld.extract_lld(
             kind, index_path=index, session="Ses01", out_path=out / f"{kind}.parquet",
             excluded_path=out / f"{kind}.excluded.tsv", utterances="wearer_only", strict=True,
-            max_gap_frames=12, log=lambda message: None,
+            max_gap_frames=12,
         )
     finally:
         sys.setprofile(None)

@@ -210,7 +210,7 @@ def test_bad_mocap_strict_names_file_and_line(tmp_path) -> None:
         assert str(info.value) == f"{where}: {reason}"
 
 
-def test_session_face_lenient_excludes_and_stores_coverage(tmp_path) -> None:
+def test_session_face_lenient_excludes_and_stores_coverage(tmp_path, caplog) -> None:
     bad = _bad_mocaps(tmp_path)
     wav = str(write_wav(tmp_path / "a.wav", 0.1))
     good = str(write_mocap(tmp_path / "ok.txt", coords(12)))
@@ -221,9 +221,10 @@ def test_session_face_lenient_excludes_and_stores_coverage(tmp_path) -> None:
             "mocap": [good, *(str(p) for p, _, _ in bad.values()), good],
         }
     )
-    lines: list[str] = []
     out = tmp_path / "Ses01" / "face.parquet"
-    excl = face.extract_session_face(utts, out, strict=False, max_gap_frames=12, log=lines.append)
+    with caplog.at_level("INFO", logger="affectflow"):
+        excl = face.extract_session_face(utts, out, strict=False, max_gap_frames=12)
+    lines = caplog.messages
     assert list(excl["utt_id"]) == [*bad, "badwav"]
     for (path, reason, line), row in zip(bad.values(), excl.iloc[:-1].itertuples(), strict=True):
         assert (row.file, row.reason) == (str(path), reason)
@@ -236,5 +237,5 @@ def test_session_face_lenient_excludes_and_stores_coverage(tmp_path) -> None:
     assert meta["coverage"]["ok"]["complete"] == 1.0
     assert lines[-1] == "face Ses01: 8/8 utterances"
     with pytest.raises(CorpusError, match="short_row.txt:6"):
-        face.extract_session_face(utts, tmp_path / "s" / "face.parquet", True, 12, print)
+        face.extract_session_face(utts, tmp_path / "s" / "face.parquet", True, 12)
     assert not (tmp_path / "s" / "face.parquet").exists()

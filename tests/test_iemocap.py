@@ -247,10 +247,11 @@ def test_junk_next_to_evaluations_is_ignored(tmp_path: Path) -> None:
     assert len(index) == 6 and excluded.empty
 
 
-def test_parent_folder_accepted_and_progress(tmp_path: Path) -> None:
+def test_parent_folder_accepted_and_progress(tmp_path: Path, caplog) -> None:
     make_corpus(tmp_path)
-    messages: list[str] = []
-    index, _ = build_index(tmp_path, progress=messages.append)
+    with caplog.at_level("INFO", logger="affectflow"):
+        index, _ = build_index(tmp_path)
+    messages = caplog.messages
     assert len(index) == 6
     assert Path(index["wav"].iloc[0]).is_relative_to((tmp_path / ROOT_NAME).resolve())
     assert any(m.startswith("Session1:") for m in messages)

@@ -30,22 +30,22 @@ def named_rules() -> dict[str, str | None]:
     return out
 
 
-#: Script of each family's rule block in models.smk: the rules the registry makes in a loop
-#: share the block's script (a new classifier of a family needs no new file), and it must be a
-#: literal, as Snakemake evaluates `script:` when a job runs (a path built from the loop
-#: variable would be the last iteration's for every rule of the loop).
-FAMILY_SCRIPTS = {"hmm": "train_hmm", "hmm_lm": "train_hmm_lm", "svm": "train_svm",
-                  "lstm": "train_rnn", "blstm": "train_rnn"}
+#: Script of each rule block of models.smk, picked by what the family reads: the rules the
+#: registry makes in a loop share the block's script (a new classifier or family needs no new
+#: file), and it must be a literal, as Snakemake evaluates `script:` when a job runs (a path
+#: built from the loop variable would be the last iteration's for every rule of the loop).
+READS_SCRIPTS = {"frames": "train_hmm", "scores": "train_hmm_lm", "rows": "train_models",
+                 "sequences": "train_models"}
 
 
 def registry_rules() -> dict[str, str]:
     """Training rule of each cross-validated classifier -> its block's script stem."""
-    return {c.rule: FAMILY_SCRIPTS[c.family]
+    return {c.rule: READS_SCRIPTS[registry.family(c.family).reads]
             for c in map(registry.classifier, registry.CLASSIFIERS)}
 
 
 def test_script_paths_are_literals() -> None:
-    """No `script:` path is an f-string or an expression (see :data:`FAMILY_SCRIPTS`)."""
+    """No `script:` path is an f-string or an expression (see :data:`READS_SCRIPTS`)."""
     for path in RULES.glob("*.smk"):
         for match in re.finditer(r"script:\s*\n\s*(\S+)", path.read_text()):
             assert re.fullmatch(r'"\.\./scripts/\w+\.py"', match.group(1)), (path, match[1])

@@ -183,7 +183,7 @@ def _write_wav(path: Path, samples: np.ndarray, rate: int) -> None:
 
 
 def test_stereo_44k_wav_is_converted_with_a_notice(
-    tmp_path: Path, bundles: dict[str, Bundle], new_dialog: pd.DataFrame
+    tmp_path: Path, bundles: dict[str, Bundle], new_dialog: pd.DataFrame, caplog
 ) -> None:
     from scipy.signal import resample_poly
 
@@ -191,8 +191,9 @@ def test_stereo_44k_wav_is_converted_with_a_notice(
     y = resample_poly(x, 441, 160)
     path = tmp_path / "stereo.wav"
     _write_wav(path, np.stack([y, 0.5 * y], axis=1), 44100)
-    notices: list[str] = []
-    out = bundles["svm_v"].predict([path], log=notices.append, progress=False)
+    with caplog.at_level("INFO", logger="affectflow"):
+        out = bundles["svm_v"].predict([path], progress=False)
+    notices = caplog.messages
     assert len(out) == 1 and out["utterance"].iloc[0] == "stereo"
     assert probabilities(out).sum() == pytest.approx(1.0)
     assert len(notices) == 1 and str(path) in notices[0]

@@ -16,10 +16,8 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     from affectflow.corpus.synth import generate_corpus
     from affectflow.logs import job_log
 
-    with job_log(None) as log:
-        root = generate_corpus(
-            args.out, preset=args.preset, seed=args.seed, jobs=args.jobs, progress=log
-        )
+    with job_log(None):
+        root = generate_corpus(args.out, preset=args.preset, seed=args.seed, jobs=args.jobs)
     print(root)
     return 0
 
@@ -30,20 +28,22 @@ def _cmd_index(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     excluded_path = Path(args.excluded) if args.excluded else out.with_name("excluded.tsv")
-    with job_log(None, echo=not args.quiet) as log:
-        index, excluded = build_index(args.root, strict=not args.lenient, progress=log)
+    with job_log(None, echo=not args.quiet):
+        index, excluded = build_index(args.root, strict=not args.lenient)
     write_index(index, excluded, out, excluded_path)
     print(f"{len(index)} utterances -> {out}; {len(excluded)} excluded -> {excluded_path}")
     return 0
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
+    from affectflow.logs import job_log
     from affectflow.predict import check_output_path, load_bundle, read_input, write_output
 
     out = check_output_path(args.out)
     bundle = load_bundle(args.bundle)
     table = read_input(args.input, args.mocap)
-    result = bundle.predict(table, progress=not args.no_progress)
+    with job_log(None):
+        result = bundle.predict(table, progress=not args.no_progress)
     write_output(result, out)
     n_conv = result["conversation"].nunique()
     print(f"{len(result)} utterances of {n_conv} conversation(s), {bundle.task} "

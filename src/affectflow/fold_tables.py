@@ -7,6 +7,7 @@ test speaker's rows never enter the imputation means.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,8 @@ import pandas as pd
 
 from affectflow import io
 from affectflow.impute import MeanImputer
-from affectflow.logs import Log
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -33,14 +35,14 @@ class FoldTables:
 
     @classmethod
     def read(
-        cls, functionals_path: str | Path, labels_path: str | Path, log: Log | None = None
+        cls, functionals_path: str | Path, labels_path: str | Path
     ) -> FoldTables:
-        """Read both tables and impute the missing functionals (counts to ``log``)."""
-        return cls.impute(pd.read_parquet(functionals_path), pd.read_parquet(labels_path), log)
+        """Read both tables and impute the missing functionals (counts logged)."""
+        return cls.impute(pd.read_parquet(functionals_path), pd.read_parquet(labels_path))
 
     @classmethod
     def impute(
-        cls, functionals: pd.DataFrame, lab: pd.DataFrame, log: Log | None = None
+        cls, functionals: pd.DataFrame, lab: pd.DataFrame
     ) -> FoldTables:
         """Fill every missing functional with its mean over the fold's training rows."""
         names = [c for c in functionals.columns if c != "utt_id"]
@@ -51,17 +53,17 @@ class FoldTables:
         is_train = (role.notna() & (role != "test")).to_numpy()
         imputer = MeanImputer.fit(values[is_train], names)
         filled, n_filled = imputer.transform(values)
-        if log is not None:
+        if n_filled or imputer.no_training_value:
             per_role = (
                 pd.Series(np.isnan(values).sum(axis=1), index=role.fillna("none").to_numpy())
                 .groupby(level=0).sum().to_dict()
             )
             roles = ", ".join(f"{r} {int(per_role.get(r, 0))}" for r in ("train", "validation",
                                                                          "test"))
-            log(f"imputed {n_filled} missing functional cells with the means of "
-                f"{imputer.n_train} training rows ({roles})"
-                + (f"; no training value (filled with 0): {', '.join(imputer.no_training_value)}"
-                   if imputer.no_training_value else ""))
+            missing = ", ".join(imputer.no_training_value)
+            logger.info(f"imputed {n_filled} missing functional cells with the means of "
+                        f"{imputer.n_train} training rows ({roles})"
+                        + (f"; no training value (filled with 0): {missing}" if missing else ""))
         table = pd.DataFrame(filled, columns=names, index=functionals.index)
         table.insert(0, "utt_id", functionals["utt_id"].to_numpy())
         return cls(table, lab, imputer)

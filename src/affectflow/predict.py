@@ -22,6 +22,7 @@ the SVM classifies every utterance on its own.
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -42,6 +43,8 @@ from affectflow.models import scoring
 from affectflow.normalize import Normalizer, nan_mean
 from affectflow.selection.pfa import PFAResult
 
+logger = logging.getLogger(__name__)
+
 #: Columns of an utterance table (see :func:`utterance_table`).
 INPUT_COLUMNS: tuple[str, ...] = ("conversation", "utterance", "wav", "mocap")
 #: Inputs with at least this many utterances get a progress bar.
@@ -49,16 +52,11 @@ PROGRESS_MIN = 20
 #: Prefix of the face "speaker" of a conversation (never a corpus speaker id).
 _CONVERSATION = "conversation:"
 
-Notice = Callable[[str], None]
 PathList = Sequence[str | Path]
 
 
 class PredictError(AffectflowError):
     """The input cannot be predicted with this bundle (says what to do instead)."""
-
-
-def _stderr(message: str) -> None:
-    print(f"affectflow: {message}", file=sys.stderr, flush=True)
 
 
 @dataclass
@@ -98,7 +96,6 @@ class Bundle:
         utterances: pd.DataFrame | PathList,
         mocap: str | Path | PathList | None = None,
         *,
-        log: Notice | None = None,
         progress: bool = True,
     ) -> pd.DataFrame:
         """One row per utterance: conversation, utterance, class_id, class_name, one
@@ -106,10 +103,10 @@ class Bundle:
 
         ``utterances``: wav paths (one conversation, in order) or a table, see
         :func:`utterance_table`; ``mocap``: a folder of ``<wav stem>.txt`` files or one path
-        per utterance. ``log`` gets the conversion notices (default: stderr).
+        per utterance. Conversion notices are logged as warnings (:mod:`affectflow.logs`).
         """
         table = utterance_table(utterances, mocap)
-        return predict_table(self, table, log=log or _stderr, progress=progress)
+        return predict_table(self, table, progress=progress)
 
 
 def load_bundle(path: str | Path, device: str | None = None) -> Bundle:
@@ -365,7 +362,7 @@ def check_audio_input(table: pd.DataFrame) -> None:
     from affectflow.features.wav import read_wav_any
 
     for wav in table["wav"]:
-        x, _ = read_wav_any(wav)  # raises for unreadable, empty and too-short files
+        x, _ = read_wav_any(wav, announce=False)  # raises for unreadable, empty and too-short files
         if not np.any(np.abs(x) >= SILENCE_PEAK):
             raise CorpusError(wav, "silent: every sample is zero (below one 16-bit step), "
                                    "nothing to recognise")
@@ -374,7 +371,7 @@ def check_audio_input(table: pd.DataFrame) -> None:
 # ------------------------------------------------------------------------------ features
 
 
-def _audio_frames(wav: str, key: str, lld: Mapping[str, Any], notice: Notice) -> pd.DataFrame:
+def _audio_frames(wav: str, key: str, lld: Mapping[str, Any]) -> pd.DataFrame:
     """Audio LLD frames of one wav (converted to 16 kHz mono if needed), with the bundle's
     LLD settings (config ``lld``)."""
     import parselmouth
@@ -382,7 +379,7 @@ def _audio_frames(wav: str, key: str, lld: Mapping[str, Any], notice: Notice) ->
     from affectflow.features.audio import AUDIO_SCHEMA, audio_lld_array
     from affectflow.features.wav import read_wav_any
 
-    x, rate = read_wav_any(wav, notice)
+    x, rate = read_wav_any(wav)
     options = {"pitch_ceiling": float(lld["pitch_ceiling"])} if "pitch_ceiling" in lld else {}
     try:
         values = audio_lld_array(x, rate, **options)
@@ -409,7 +406,6 @@ def extract_lld(
     keys: Sequence[str],
     use_face: bool,
     lld: Mapping[str, Any],
-    notice: Notice,
     progress: bool = True,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Aligned audio and face frame tables (as :func:`affectflow.fold_data.load_lld` gives
@@ -420,7 +416,7 @@ def extract_lld(
     bar = tqdm(rows, total=len(keys), desc="LLDs", unit="utt", file=sys.stderr,
                disable=not progress or len(keys) < PROGRESS_MIN)
     for key, wav, mocap in bar:
-        a = _audio_frames(wav, key, lld, notice)
+        a = _audio_frames(wav, key, lld)
         f = _face_frames(mocap if use_face else None, key, a.attrs["duration"], len(a), lld)
         if len(f) != len(a):
             raise CorpusError(mocap, f"{len(f)} face frames for {len(a)} audio frames of {wav}")
@@ -448,19 +444,19 @@ def with_face_means(
 
 
 def functionals(
-    bundle: Bundle, table: pd.DataFrame, notice: Notice, progress: bool = True
+    bundle: Bundle, table: pd.DataFrame, progress: bool = True
 ) -> np.ndarray:
     """The bundle's selected functionals of every utterance of ``table``, in order."""
     keys = [f"utt{i:07d}" for i in range(len(table))]
     speakers = {k: _CONVERSATION + c for k, c in zip(keys, table["conversation"], strict=True)}
     lld = bundle.manifest["config"]["lld"]
-    audio, face = extract_lld(table, keys, bundle.needs_face, lld, notice, progress)
+    audio, face = extract_lld(table, keys, bundle.needs_face, lld, progress)
     normalizer = with_face_means(bundle.normalizer, face, speakers)
     frame = fold_data.fold_functionals(audio, face, normalizer, bundle.pfa, utt_speaker=speakers)
     X, n_filled = bundle.imputer.transform(frame.set_index("utt_id").loc[keys, bundle.features])
     if n_filled:
-        notice(f"{n_filled} functionals could not be computed (no valid frame in a channel); "
-               "filled with the bundle's training means")
+        logger.warning(f"{n_filled} functionals could not be computed (no valid frame in a "
+                       "channel); filled with the bundle's training means")
     return X
 
 
@@ -488,12 +484,12 @@ def output_frame(bundle: Bundle, table: pd.DataFrame, proba: np.ndarray) -> pd.D
 
 
 def predict_table(
-    bundle: Bundle, table: pd.DataFrame, *, log: Notice = _stderr, progress: bool = True
+    bundle: Bundle, table: pd.DataFrame, *, progress: bool = True
 ) -> pd.DataFrame:
     """Predict the utterances of an :func:`utterance_table`."""
     check_face_input(bundle, table)
     check_audio_input(table)
-    X = functionals(bundle, table, log, progress)
+    X = functionals(bundle, table, progress)
     return output_frame(bundle, table, model_proba(bundle, X, table["conversation"]))
 
 

@@ -216,6 +216,13 @@ def trained_by(family_name: str) -> tuple[Classifier, ...]:
     return tuple(c for c in _CLASSIFIERS if c.family == family_name and c.rule is not None)
 
 
+def trained_reading(*reads: str) -> tuple[Classifier, ...]:
+    """The cross-validated classifiers whose family reads one of ``reads`` (``rows``,
+    ``sequences``, ``frames``, ``scores``), in table order: each rule block of models.smk."""
+    return tuple(c for c in _CLASSIFIERS
+                 if c.rule is not None and FAMILIES[c.family].reads in reads)
+
+
 def decoders_of(name: str) -> tuple[str, ...]:
     """Classifiers that decode ``name``'s per-fold scores (``hmm_vf`` -> ``hmm_lm_vf``)."""
     return tuple(c.id for c in _CLASSIFIERS if c.scores_from == name)

@@ -109,5 +109,5 @@ def config_sections(config: Mapping[str, Any], family: str) -> dict[str, Any]:
         "lld": config["lld"],
         "folds": config["folds"],
         "selection": config["selection"],
-        "models": {"seed": models["seed"], family: models[family]},
+        "models": {"seed": models["seed"], family: models.get(family, {})},
     })

@@ -92,11 +92,25 @@ def lld_files(kind):
     return expand("results/lld/{session}/{kind}.parquet", session=SESSIONS, kind=kind)
 
 
-def rnn_runtime(net, n_tasks):
-    """Minutes for one fold's (B)LSTMs: about a CPU minute per task, initialisation and 100
-    epochs at IEMOCAP scale (benchmarks/rnn.md); 4x that, at least an hour."""
-    settings = config["models"][net]
-    return max(60, 4 * n_tasks * settings["n_init"] * -(-settings["max_epochs"] // 100))
+def family_settings(family):
+    """A family's config block ``models.<family>`` in canonical form (``{}`` if it has none)."""
+    return canonical(config["models"].get(registry.family(family).config, {}))
+
+
+def family_runtime(family, n_tasks):
+    """Minutes for one (classifier, fold) job. A family trained by epochs (``max_epochs`` in its
+    block, the (B)LSTMs): about a CPU minute per task, initialisation and 100 epochs at IEMOCAP
+    scale (benchmarks/rnn.md), 4x that, at least an hour; any other: 30 minutes."""
+    settings = family_settings(family)
+    if "max_epochs" not in settings:
+        return 30
+    epochs = -(-settings["max_epochs"] // 100)
+    return max(60, 4 * n_tasks * settings.get("n_init", 1) * epochs)
+
+
+def family_gpu(family):
+    """GPUs a job of ``family`` asks for: 1 when its block sets ``device: cuda``."""
+    return int(family_settings(family).get("device") == "cuda")
 
 
 def tasks_using(*classifiers):

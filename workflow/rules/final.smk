@@ -51,7 +51,7 @@ rule train_final:
         task="|".join(registry.TASKS),
         classifier="|".join(registry.BUNDLE_CLASSIFIERS),
     params:
-        settings=lambda wildcards: config_value("models", final_family(wildcards)),
+        settings=lambda wildcards: family_settings(final_family(wildcards)),
         seed=config_value("models", "seed"),
         sections=lambda wildcards: final_targets.config_sections(config, final_family(wildcards)),
         note=corpus_note(),
@@ -63,9 +63,7 @@ rule train_final:
     resources:
         mem_mb=3000,
         runtime=scaled_by_attempt(60),
-        gpu=lambda wildcards: int(
-            config["models"][final_family(wildcards)].get("device") == "cuda"
-        ),
+        gpu=lambda wildcards: family_gpu(final_family(wildcards)),
     conda:
         "../../envs/affectflow.yaml"
     script:

@@ -19,9 +19,13 @@ rule extract_audio_lld:
         multiext("results/lld/{session}/audio", ".parquet", ".excluded.tsv"),
     params:
         session=lambda wildcards: wildcards.session,
-        utterances=config_value("corpus", "utterances"),
-        strict=config_value("strict"),
-        pitch_ceiling=config_value("lld", "pitch_ceiling"),
+        options=canonical(
+            {
+                "utterances": config["corpus"]["utterances"],
+                "strict": config["strict"],
+                "pitch_ceiling": config["lld"]["pitch_ceiling"],
+            }
+        ),
         code=lld_code_hash("audio"),
     cache: "omit-software"
     conda:
@@ -43,9 +47,13 @@ rule extract_face_lld:
         multiext("results/lld/{session}/face", ".parquet", ".excluded.tsv"),
     params:
         session=lambda wildcards: wildcards.session,
-        utterances=config_value("corpus", "utterances"),
-        strict=config_value("strict"),
-        max_gap_frames=config_value("lld", "max_gap_frames"),
+        options=canonical(
+            {
+                "utterances": config["corpus"]["utterances"],
+                "strict": config["strict"],
+                "max_gap_frames": config["lld"]["max_gap_frames"],
+            }
+        ),
         code=lld_code_hash("face"),
     cache: "omit-software"
     conda:

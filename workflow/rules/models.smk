@@ -14,19 +14,19 @@
 # killed for exceeding either is resubmitted with more (`retries` in the profiles).
 
 
-# Every rule below is one classifier of affectflow.registry (its `rule` is the rule's name; its
-# family picks the block). A block's script path is a literal shared by its rules: Snakemake
-# evaluates `script:` when the job runs, so a path built from the loop variable would name the
-# last iteration's script for every rule of the loop; what differs per rule comes as params
-# (the family, the modality). The rules, with the registry as it is: train_hmm_v, train_hmm_f,
-# train_hmm_vf (script train_hmm.py), train_hmm_lm, train_svm, train_lstm and train_blstm
-# (script train_rnn.py). A classifier no configured task uses gets
-# no rule.
+# Every rule below is one classifier of affectflow.registry (its `rule` is the rule's name); what
+# its family reads (registry `reads`) picks the block, so a new classifier or family needs no edit
+# here. A block's script path is a literal shared by its rules: Snakemake evaluates `script:`
+# when the job runs, so a path built from the loop variable would name the last iteration's
+# script for every rule of the loop; what differs per rule comes as params (the family, the
+# modality). The rules, with the registry as it is: train_hmm_v, train_hmm_f, train_hmm_vf
+# (script train_hmm.py), train_hmm_lm, train_svm, train_lstm and train_blstm (script
+# train_models.py). A classifier no configured task uses gets no rule.
 
 # HMMs, one rule per modality: the HMM+LM decodes the v+f HMMs' scores, so its tasks need them
 # too, and for them the v+f job also fits HMMs without the validation speaker (the HMM+LM tunes
 # its scale on that speaker out of sample).
-for hmm in registry.trained_by("hmm"):
+for hmm in registry.trained_reading("frames"):
     hmm_tasks = tasks_using(hmm.id, *registry.decoders_of(hmm.id))
     if not hmm_tasks:
         continue
@@ -49,7 +49,7 @@ for hmm in registry.trained_by("hmm"):
             tasks=hmm_tasks,
             tuning_tasks=decoder_tasks(hmm.id),
             modality=hmm.modality,
-            hmm=config_value("models", "hmm"),
+            hmm=family_settings(hmm.family),
             seed=config_value("models", "seed"),
         log:
             f"logs/models/{hmm.id}/{{fold}}.log",
@@ -68,7 +68,7 @@ for hmm in registry.trained_by("hmm"):
 
 
 # HMM+LM: class bigram decoding of an HMM's scores (rule train_hmm_lm).
-for lm in registry.trained_by("hmm_lm"):
+for lm in registry.trained_reading("scores"):
     lm_tasks = tasks_using(lm.id)
     if not lm_tasks:
         continue
@@ -85,7 +85,7 @@ for lm in registry.trained_by("hmm_lm"):
             predictions=per_task(lm.id, lm_tasks, "predictions.parquet"),
         params:
             tasks=lm_tasks,
-            hmm_lm=config_value("models", "hmm_lm"),
+            hmm_lm=family_settings(lm.family),
         log:
             f"logs/models/{lm.id}/{{fold}}.log",
         benchmark:
@@ -102,78 +102,43 @@ for lm in registry.trained_by("hmm_lm"):
             "../scripts/train_hmm_lm.py"
 
 
-# SVM on the CFS-selected functionals (rule train_svm).
-for svm in registry.trained_by("svm"):
-    svm_tasks = tasks_using(svm.id)
-    if not svm_tasks:
+# Every family that reads the CFS-selected functionals (registry `reads`: `rows`, one vector per
+# utterance, e.g. the SVM; `sequences`, one sequence per conversation, e.g. the (B)LSTM): one rule
+# per classifier (train_svm, train_lstm, train_blstm), so that resources and reruns are per
+# classifier. The family's config block (`models.<family>`, empty if it has none) is its params.
+for clf in registry.trained_reading("rows", "sequences"):
+    clf_tasks = tasks_using(clf.id)
+    if not clf_tasks:
         continue
 
     rule:
         name:
-            svm.rule
+            clf.rule
         input:
             functionals="results/folds/{fold}/functionals.parquet",
-            cfs=fold_cfs(svm_tasks),
+            cfs=fold_cfs(clf_tasks),
             split="results/folds/{fold}/split.json",
             labels="results/folds/{fold}/labels.parquet",
         output:
-            model=per_task(svm.id, svm_tasks, svm.model_file),
-            predictions=per_task(svm.id, svm_tasks, "predictions.parquet"),
+            model=per_task(clf.id, clf_tasks, clf.model_file),
+            predictions=per_task(clf.id, clf_tasks, "predictions.parquet"),
         params:
-            tasks=svm_tasks,
-            svm=config_value("models", svm.family),
+            tasks=clf_tasks,
+            family=clf.family,
+            settings=family_settings(clf.family),
             seed=config_value("models", "seed"),
         log:
-            f"logs/models/{svm.id}/{{fold}}.log",
+            f"logs/models/{clf.id}/{{fold}}.log",
         benchmark:
-            f"benchmarks/runs/models/{svm.id}/{{fold}}.tsv"
-        group:
-            "models"
-        threads: 1
-        resources:
-            mem_mb=mem_from_inputs(4),
-            runtime=scaled_by_attempt(30),
-        conda:
-            "../../envs/affectflow.yaml"
-        script:
-            "../scripts/train_svm.py"
-
-
-# Recurrent networks over each conversation's functionals, one rule per network (train_lstm,
-# train_blstm), so that resources can be set per network.
-for rnn in (*registry.trained_by("lstm"), *registry.trained_by("blstm")):
-    rnn_tasks = tasks_using(rnn.id)
-    if not rnn_tasks:
-        continue
-
-    rule:
-        name:
-            rnn.rule
-        input:
-            functionals="results/folds/{fold}/functionals.parquet",
-            cfs=fold_cfs(rnn_tasks),
-            split="results/folds/{fold}/split.json",
-            labels="results/folds/{fold}/labels.parquet",
-        output:
-            model=per_task(rnn.id, rnn_tasks, rnn.model_file),
-            predictions=per_task(rnn.id, rnn_tasks, "predictions.parquet"),
-        params:
-            tasks=rnn_tasks,
-            net=rnn.family,
-            rnn=config_value("models", rnn.family),
-            seed=config_value("models", "seed"),
-        log:
-            f"logs/models/{rnn.id}/{{fold}}.log",
-        benchmark:
-            f"benchmarks/runs/models/{rnn.id}/{{fold}}.tsv"
+            f"benchmarks/runs/models/{clf.id}/{{fold}}.tsv"
         group:
             "models"
         threads: 1
         resources:
             mem_mb=mem_from_inputs(4, floor=3000),
-            runtime=scaled_by_attempt(rnn_runtime(rnn.family, len(rnn_tasks))),
-            gpu=int(config["models"][rnn.family]["device"] == "cuda"),
+            runtime=scaled_by_attempt(family_runtime(clf.family, len(clf_tasks))),
+            gpu=family_gpu(clf.family),
         conda:
             "../../envs/affectflow.yaml"
         script:
-            "../scripts/train_rnn.py"
+            "../scripts/train_models.py"

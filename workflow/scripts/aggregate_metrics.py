@@ -3,7 +3,7 @@
 from affectflow.logs import job_log
 from affectflow.stages import report
 
-with job_log(snakemake.log[0]) as log:
+with job_log(snakemake.log[0]):
     report.aggregate_metrics(
-        list(snakemake.input), snakemake.params.ids, snakemake.output[0], log
+        list(snakemake.input), snakemake.params.ids, snakemake.output[0]
     )

@@ -3,7 +3,7 @@
 from affectflow.logs import job_log
 from affectflow.stages import lld
 
-with job_log(snakemake.log[0]) as log:
+with job_log(snakemake.log[0]):
     lld.collect_lld_exclusions(
-        {"audio": snakemake.input.audio, "face": snakemake.input.face}, snakemake.output[0], log
+        {"audio": snakemake.input.audio, "face": snakemake.input.face}, snakemake.output[0]
     )

@@ -3,7 +3,7 @@
 from affectflow.logs import job_log
 from affectflow.stages import folds
 
-with job_log(snakemake.log[0]) as log:
+with job_log(snakemake.log[0]):
     folds.compute_functionals(
         snakemake.input.split,
         snakemake.input.normalizer,
@@ -11,5 +11,4 @@ with job_log(snakemake.log[0]) as log:
         snakemake.input.audio,
         snakemake.input.face,
         snakemake.output[0],
-        log,
     )

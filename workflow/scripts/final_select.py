@@ -3,7 +3,7 @@
 from affectflow.logs import job_log
 from affectflow.stages import final
 
-with job_log(snakemake.log[0]) as log:
+with job_log(snakemake.log[0]):
     final.final_select(
         snakemake.input.functionals,
         snakemake.input.labels,
@@ -11,5 +11,4 @@ with job_log(snakemake.log[0]) as log:
         snakemake.wildcards.modality,
         snakemake.output[0],
         snakemake.params.search_termination,
-        log,
     )

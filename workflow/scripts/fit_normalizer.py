@@ -3,7 +3,7 @@
 from affectflow.logs import job_log
 from affectflow.stages import folds
 
-with job_log(snakemake.log[0]) as log:
+with job_log(snakemake.log[0]):
     folds.fit_normalizer(
-        snakemake.input.split, snakemake.input.audio, snakemake.input.face, snakemake.output[0], log
+        snakemake.input.split, snakemake.input.audio, snakemake.input.face, snakemake.output[0]
     )

@@ -3,7 +3,7 @@
 from affectflow.logs import job_log
 from affectflow.stages import folds
 
-with job_log(snakemake.log[0]) as log:
+with job_log(snakemake.log[0]):
     folds.fit_pfa(
         snakemake.input.split,
         snakemake.input.normalizer,
@@ -11,5 +11,4 @@ with job_log(snakemake.log[0]) as log:
         snakemake.output[0],
         snakemake.params.pfa,
         snakemake.params.seed,
-        log,
     )

@@ -3,11 +3,10 @@
 from affectflow.logs import job_log
 from affectflow.stages import corpus
 
-with job_log(snakemake.log[0]) as log:
+with job_log(snakemake.log[0]):
     corpus.index_corpus(
         snakemake.params.root,
         snakemake.params.strict,
         snakemake.output.index,
         snakemake.output.excluded,
-        log,
     )

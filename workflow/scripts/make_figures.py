@@ -3,7 +3,7 @@
 from affectflow.logs import job_log
 from affectflow.stages import report
 
-with job_log(snakemake.log[0]) as log:
+with job_log(snakemake.log[0]):
     report.make_figures(
         snakemake.input.per_fold,
         snakemake.input.table1,
@@ -13,5 +13,4 @@ with job_log(snakemake.log[0]) as log:
         snakemake.params.fold,
         dict(snakemake.output.items()),
         snakemake.params.note,
-        log,
     )

@@ -3,7 +3,7 @@
 from affectflow.logs import job_log
 from affectflow.stages import folds
 
-with job_log(snakemake.log[0]) as log:
+with job_log(snakemake.log[0]):
     folds.make_labels(
         snakemake.input.index,
         snakemake.input.split,
@@ -12,5 +12,4 @@ with job_log(snakemake.log[0]) as log:
         snakemake.output.labels,
         snakemake.output.clusters,
         snakemake.params.seed,
-        log,
     )

@@ -3,7 +3,7 @@
 from affectflow.logs import job_log
 from affectflow.stages import report
 
-with job_log(snakemake.log[0]) as log:
+with job_log(snakemake.log[0]):
     report.make_table1(
         list(snakemake.input),
         snakemake.params.ids,
@@ -11,5 +11,4 @@ with job_log(snakemake.log[0]) as log:
         snakemake.output.md,
         snakemake.params.note,
         snakemake.params.synthetic,
-        log,
     )

@@ -3,11 +3,10 @@
 from affectflow.logs import job_log
 from affectflow.stages import report
 
-with job_log(snakemake.log[0]) as log:
+with job_log(snakemake.log[0]):
     report.make_tables(
         snakemake.input[0],
         dict(snakemake.output.items()),
         snakemake.params.note,
         snakemake.params.synthetic,
-        log,
     )

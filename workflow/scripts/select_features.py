@@ -3,12 +3,11 @@
 from affectflow.logs import job_log
 from affectflow.stages import folds
 
-with job_log(snakemake.log[0]) as log:
+with job_log(snakemake.log[0]):
     folds.select_features(
         snakemake.input.functionals,
         snakemake.input.labels,
         snakemake.params.tasks,
         snakemake.output,
         snakemake.params.search_termination,
-        log,
     )

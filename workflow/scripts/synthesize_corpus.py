@@ -5,11 +5,10 @@ from pathlib import Path
 from affectflow.logs import job_log
 from affectflow.stages import corpus
 
-with job_log(snakemake.log[0]) as log:
+with job_log(snakemake.log[0]):
     corpus.synthesize_corpus(
         Path(snakemake.output.corpus).parent,
         preset=snakemake.wildcards.preset,
         seed=int(snakemake.wildcards.seed),
         jobs=snakemake.threads,
-        log=log,
     )

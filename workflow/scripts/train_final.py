@@ -3,7 +3,7 @@
 from affectflow.logs import job_log
 from affectflow.stages import final
 
-with job_log(snakemake.log[0]) as log:
+with job_log(snakemake.log[0]):
     final.train_final(
         inputs=dict(snakemake.input.items()),
         task=snakemake.wildcards.task,
@@ -12,5 +12,4 @@ with job_log(snakemake.log[0]) as log:
         settings=snakemake.params.settings,
         seed=snakemake.params.seed,
         context={"config": snakemake.params.sections, "note": snakemake.params.note},
-        log=log,
     )

@@ -4,7 +4,7 @@ one HMM per class and task on a fold's frame-level features."""
 from affectflow.logs import job_log
 from affectflow.stages import models
 
-with job_log(snakemake.log[0]) as log:
+with job_log(snakemake.log[0]):
     models.train_hmm(
         inputs=dict(snakemake.input.items()),
         tasks=snakemake.params.tasks,
@@ -12,6 +12,5 @@ with job_log(snakemake.log[0]) as log:
         outputs=dict(snakemake.output.items()),
         settings=snakemake.params.hmm,
         seed=snakemake.params.seed,
-        log=log,
         tuning_tasks=snakemake.params.tuning_tasks,
     )

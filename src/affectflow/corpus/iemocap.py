@@ -9,9 +9,10 @@ utterances takes seconds.
 
 from __future__ import annotations
 
+import logging
 import wave
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +32,8 @@ from affectflow.corpus.layout import (
 )
 from affectflow.errors import ConfigError, CorpusError
 from affectflow.io import write_parquet, write_tsv
+
+logger = logging.getLogger(__name__)
 
 INDEX_DTYPES: dict[str, str] = {
     "utt_id": "str", "session": "int8", "dialog": "str", "speaker": "str", "gender": "str",
@@ -78,15 +81,14 @@ def build_index(
     root: str | Path,
     strict: bool = True,
     check_files: bool = True,
-    progress: Callable[[str], None] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Index every utterance under ``root`` (``IEMOCAP_full_release`` or its parent).
 
     Returns ``(index, excluded)`` with the columns of docs/architecture.md; the index is sorted
-    by dialog and turn (order by start time within the dialog, ties by utterance id).
+    by dialog and turn (order by start time within the dialog, ties by utterance id). Progress:
+    one INFO line per session (:mod:`affectflow.logs`).
     """
     base = _resolve(root)
-    say = progress or (lambda _msg: None)
     sink = _Sink(strict)
     candidates: list[_Candidate] = []
     n_files = 0
@@ -96,7 +98,7 @@ def build_index(
         files = evaluation_files(base, session)
         n_files += len(files)
         found = [c for path in files for c in _read_file(path, session, sink)]
-        say(f"Session{session}: {len(files)} dialogs, {len(found)} utterances")
+        logger.info(f"Session{session}: {len(files)} dialogs, {len(found)} utterances")
         candidates.extend(found)
     if n_files == 0:
         raise CorpusError(base, "no EmoEvaluation files; expected Session<N>/dialog/"
@@ -106,7 +108,7 @@ def build_index(
         kept = [c for c in kept if _files_ok(base, c, sink)]
     index = _index_frame([_row(base, c) for c in kept])
     excluded = _excluded_frame(sink.problems)
-    say(f"indexed {len(index)} utterances, {len(excluded)} excluded")
+    logger.info(f"indexed {len(index)} utterances, {len(excluded)} excluded")
     return index, excluded
 
 

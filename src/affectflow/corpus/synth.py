@@ -15,6 +15,7 @@ voice, the voice carries activation, and speakers differ in face geometry and vo
 from __future__ import annotations
 
 import json
+import logging
 import multiprocessing
 import shutil
 from collections.abc import Callable
@@ -29,6 +30,8 @@ from affectflow import __version__
 from affectflow.corpus import layout
 from affectflow.corpus.synth_dialog import DialogSpec, Style, generate_dialog, rng_for
 from affectflow.io import write_parquet
+
+logger = logging.getLogger(__name__)
 
 GROUND_TRUTH = "ground_truth.parquet"
 _MARKER = ".affectflow-synthetic"  # in out_dir: the folder holds a generated corpus
@@ -166,13 +169,12 @@ def generate_corpus(
     preset: str = "demo",
     seed: int = 0,
     jobs: int = 1,
-    progress: Callable[[str], None] | None = None,
 ) -> Path:
     """Write a synthetic IEMOCAP_full_release and ground_truth.parquet into ``out_dir``.
 
     Dialogs are generated in ``jobs`` processes; each has its own seed derived from
-    (seed, session, dialog), so the files do not depend on ``jobs``. ``progress`` gets one
-    line per finished dialog. Returns the IEMOCAP_full_release path.
+    (seed, session, dialog), so the files do not depend on ``jobs``. One INFO line per
+    finished dialog (:mod:`affectflow.logs`). Returns the IEMOCAP_full_release path.
     """
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; expected one of {', '.join(PRESETS)}")
@@ -182,7 +184,7 @@ def generate_corpus(
     out = Path(out_dir)
     root = _prepare(out, cfg, seed)
     specs = plan_corpus(cfg, seed)
-    rows = _run(root, seed, cfg.style, specs, max(1, int(jobs)), progress or (lambda _: None))
+    rows = _run(root, seed, cfg.style, specs, max(1, int(jobs)))
     truth = pd.DataFrame(rows, columns=list(TRUTH_COLUMNS))
     truth = truth.sort_values(["dialog", "start", "utt_id"], ignore_index=True)
     truth = truth.astype({"session": "int8", "n_raters": "int8", "wearer": bool})
@@ -218,7 +220,6 @@ def _run(
     style: Style,
     specs: list[DialogSpec],
     jobs: int,
-    progress: Callable[[str], None],
 ) -> list[dict]:
     """Generate all dialogs (largest first when parallel) and collect their rows."""
     rows: list[dict] = []
@@ -226,7 +227,7 @@ def _run(
 
     def report(done: int, spec: DialogSpec, dialog_rows: list[dict]) -> None:
         seconds = sum(r["end"] - r["start"] for r in dialog_rows)
-        progress(f"[{done}/{total}] Session{spec.session} {spec.name}: "
+        logger.info(f"[{done}/{total}] Session{spec.session} {spec.name}: "
                  f"{len(dialog_rows)} utterances, {seconds:.0f} s of audio")
 
     if jobs == 1:

@@ -31,7 +31,6 @@ frame for pitch), never by index, so any remaining offset is handled rather than
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -149,7 +148,6 @@ def extract_session_audio(
     utterances: pd.DataFrame,
     out_path: str | Path,
     strict: bool,
-    log: Callable[[str], None],
     *,
     log_every: int = 100,
     label: str | None = None,
@@ -160,13 +158,13 @@ def extract_session_audio(
     Utterances are read and analysed one at a time and written in row groups, so a session's
     audio is never in memory at once; the file appears only when complete. A bad wav raises
     CorpusError in ``strict`` mode; otherwise the utterance is left out and returned in the
-    excluded table (utt_id, file, line, reason). ``log`` gets a progress line every
-    ``log_every`` utterances (``label`` defaults to the output folder's name).
+    excluded table (utt_id, file, line, reason). A progress line is logged
+    every ``log_every`` utterances (``label`` defaults to the output folder's name).
     ``pitch_ceiling``: upper limit (Hz) of the pitch analysis (config ``lld.pitch_ceiling``).
     """
     label = label or Path(out_path).parent.name
     rows = utterances[["utt_id", "wav"]].itertuples(index=False)
     jobs = ((u, lambda u=u, w=w: _audio_table(w, u, pitch_ceiling)) for u, w in rows)
     return grid.write_session(
-        out_path, AUDIO_SCHEMA, jobs, len(utterances), strict, log, f"audio {label}", log_every
+        out_path, AUDIO_SCHEMA, jobs, len(utterances), strict, f"audio {label}", log_every
     )

@@ -26,7 +26,7 @@ Coverage per utterance (stored in the Parquet file metadata as ``{"coverage": {u
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,8 @@ from affectflow.features import grid
 from affectflow.features.groups import FACE_COORDS
 from affectflow.features.mocap import Mocap, read_mocap
 from affectflow.features.wav import validate_wav
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_GAP_FRAMES = 12  # 0.1 s at 120 fps
 FACE_SCHEMA = grid.frame_schema(FACE_COORDS)
@@ -131,7 +133,6 @@ def extract_session_face(
     out_path: str | Path,
     strict: bool,
     max_gap_frames: int,
-    log: Callable[[str], None],
     *,
     log_every: int = 100,
     label: str | None = None,
@@ -155,12 +156,12 @@ def extract_session_face(
     rows = utterances[["utt_id", "wav", "mocap"]].itertuples(index=False)
     jobs = ((u, lambda u=u, w=w, m=m: job(u, w, m)) for u, w, m in rows)
     excluded = grid.write_session(
-        out_path, FACE_SCHEMA, jobs, len(utterances), strict, log, f"face {label}", log_every,
+        out_path, FACE_SCHEMA, jobs, len(utterances), strict, f"face {label}", log_every,
         metadata=lambda: {"coverage": coverage, "max_gap_frames": max_gap_frames},
     )
     empty = sorted(u for u, cov in coverage.items() if cov["complete"] == 0.0)
     if empty:
         shown = ", ".join(empty[:5]) + (" ..." if len(empty) > 5 else "")
-        log(f"face {label}: {len(empty)} utterances without one complete frame "
-            f"(coverage 0; their NaN are filled downstream): {shown}")
+        logger.info(f"face {label}: {len(empty)} utterances without one complete frame "
+                    f"(coverage 0; their NaN are filled downstream): {shown}")
     return excluded

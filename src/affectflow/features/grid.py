@@ -9,6 +9,7 @@ functions, so an utterance always has the same frame count and times in both mod
 from __future__ import annotations
 
 import json
+import logging
 import math
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -21,6 +22,8 @@ import pyarrow.parquet as pq
 
 from affectflow.errors import CorpusError
 from affectflow.io import atomic_path
+
+logger = logging.getLogger(__name__)
 
 WINDOW_S = 0.050
 SHIFT_S = 0.025
@@ -164,7 +167,6 @@ def write_session(
     jobs: Iterable[tuple[str, Callable[[], pa.Table]]],
     total: int,
     strict: bool,
-    log: Callable[[str], None],
     prefix: str,
     log_every: int = 100,
     metadata: Callable[[], dict[str, Any]] | None = None,
@@ -172,9 +174,9 @@ def write_session(
     """Run ``(utt_id, make_table)`` jobs one by one into one Parquet file; the excluded table.
 
     A CorpusError from a job propagates in ``strict`` mode (no file is left behind); otherwise
-    the utterance is recorded as excluded and logged. ``log`` gets ``"<prefix>: i/total
-    utterances"`` every ``log_every`` utterances and at the end; ``metadata()`` is stored in the
-    file when all jobs are done.
+    the utterance is recorded as excluded and logged as a warning. Progress: ``"<prefix>: i/total
+    utterances"`` is logged every ``log_every`` utterances and at the end; ``metadata()`` is
+    stored in the file when all jobs are done.
     """
     excluded: list[dict] = []
     with FrameTableWriter(out_path, schema) as writer:
@@ -185,9 +187,9 @@ def write_session(
                 if strict:
                     raise
                 excluded.append(excluded_row(utt_id, err))
-                log(f"{prefix}: excluded {utt_id}: {err}")
+                logger.warning(f"{prefix}: excluded {utt_id}: {err}")
             if i % log_every == 0 or i == total:
-                log(f"{prefix}: {i}/{total} utterances")
+                logger.info(f"{prefix}: {i}/{total} utterances")
         if metadata is not None:
             writer.set_metadata(metadata())
     return excluded_frame(excluded)

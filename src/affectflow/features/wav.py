@@ -12,8 +12,8 @@ silently returns fewer samples for a truncated file instead of reporting it.
 
 from __future__ import annotations
 
+import logging
 import struct
-from collections.abc import Callable
 from dataclasses import dataclass
 from math import gcd
 from pathlib import Path
@@ -23,6 +23,8 @@ import numpy as np
 from affectflow.corpus.layout import SAMPLE_RATE
 from affectflow.errors import CorpusError
 from affectflow.features.grid import WINDOW_S
+
+logger = logging.getLogger(__name__)
 
 PCM = 1
 IEEE_FLOAT = 3
@@ -165,13 +167,11 @@ def _read_samples(info: WavInfo) -> np.ndarray:
     return np.clip(x, -1.0, 1.0).reshape(-1, info.channels)
 
 
-def read_wav_any(
-    path: str | Path, notice: Callable[[str], None] | None = None
-) -> tuple[np.ndarray, int]:
+def read_wav_any(path: str | Path, announce: bool = True) -> tuple[np.ndarray, int]:
     """Samples (float64 in [-1, 1]) of any PCM/float wav, converted to mono 16 kHz.
 
     Channels are averaged and other rates resampled with ``scipy.signal.resample_poly``;
-    ``notice`` (if given) receives one line saying what was converted.
+    if ``announce``, one warning line (:mod:`logging`) says what was converted.
     """
     info = probe_wav(path)
     x = _read_samples(info)
@@ -188,7 +188,7 @@ def read_wav_any(
         done.append(f"resampled {info.rate} Hz -> {SAMPLE_RATE} Hz")
     if info.bits != 16 or info.format_tag != PCM:
         done.append(f"read {info.describe().split(',')[0]} samples")
-    if done and notice is not None:
-        notice(f"{info.path}: " + "; ".join(done))
+    if done and announce:
+        logger.warning(f"{info.path}: " + "; ".join(done))
     _check_length(info.path, x.size, SAMPLE_RATE)
     return x, SAMPLE_RATE

@@ -8,6 +8,7 @@ here branches on a family's name.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -17,8 +18,9 @@ import pandas as pd
 
 from affectflow import labels, registry
 from affectflow.fold_tables import sequences_by_speaker_dialog
-from affectflow.logs import Log
 from affectflow.models.scoring import new_estimator
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -75,7 +77,6 @@ def fit_model(
     task: str,
     settings: Mapping[str, Any],
     seed: int,
-    log: Log,
 ) -> FittedModel:
     """A model of ``family`` on a fold's CFS-selected functionals (from
     :func:`affectflow.fold_tables.functional_sets`). The registry says how the family reads
@@ -91,14 +92,14 @@ def fit_model(
         y_fit = _joined(record.reads, ys["train"], ys["validation"])
         train_ids = [*ordered["train"]["utt_id"], *ordered["validation"]["utt_id"]]
         validation_ids: list[str] = []
-        log(f"{record.display} {task}: {len(train_ids)} training utterances x {n_features} "
-            "features")
+        logger.info(f"{record.display} {task}: {len(train_ids)} training utterances x {n_features} "
+                    "features")
         model.fit(x_fit, y_fit)
     else:
         train_ids = list(ordered["train"]["utt_id"])
         validation_ids = list(ordered["validation"]["utt_id"])
-        log(f"{record.display} {task}: {len(inputs['train'])} training / "
-            f"{len(inputs['validation'])} validation inputs, {n_features} features")
+        logger.info(f"{record.display} {task}: {len(inputs['train'])} training / "
+                    f"{len(inputs['validation'])} validation inputs, {n_features} features")
         model.fit(inputs["train"], ys["train"], inputs["validation"], ys["validation"],
                   classes=range(labels.n_classes(task)))
     return FittedModel(model, inputs, ordered, train_ids, validation_ids)

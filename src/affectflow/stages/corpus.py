@@ -2,27 +2,29 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
-from affectflow.logs import Log
+logger = logging.getLogger(__name__)
 
 
-def synthesize_corpus(out_dir: str | Path, preset: str, seed: int, jobs: int, log: Log) -> None:
+
+def synthesize_corpus(out_dir: str | Path, preset: str, seed: int, jobs: int) -> None:
     """Generate the IEMOCAP-format synthetic corpus (``out_dir/IEMOCAP_full_release``)."""
     from affectflow.corpus.synth import generate_corpus
 
-    log(f"generating synthetic corpus preset={preset} seed={seed} in {out_dir}")
-    generate_corpus(out_dir, preset=preset, seed=seed, jobs=jobs, progress=log)
-    log("done")
+    logger.info(f"generating synthetic corpus preset={preset} seed={seed} in {out_dir}")
+    generate_corpus(out_dir, preset=preset, seed=seed, jobs=jobs)
+    logger.info("done")
 
 
 def index_corpus(
-    root: str | Path, strict: bool, index_path: str | Path, excluded_path: str | Path, log: Log
+    root: str | Path, strict: bool, index_path: str | Path, excluded_path: str | Path
 ) -> None:
     """One row per utterance of the corpus under ``root``, and the utterances left out."""
     from affectflow.corpus.iemocap import build_index, write_index
 
-    log(f"indexing {root} (strict={strict})")
-    index, excluded = build_index(root, strict=strict, progress=log)
+    logger.info(f"indexing {root} (strict={strict})")
+    index, excluded = build_index(root, strict=strict)
     write_index(index, excluded, index_path, excluded_path)
-    log(f"{len(index)} utterances indexed, {len(excluded)} excluded")
+    logger.info(f"{len(index)} utterances indexed, {len(excluded)} excluded")

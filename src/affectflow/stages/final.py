@@ -5,15 +5,17 @@ speaker trains, none is tested; made by the fold rules), with a CFS per task and
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from affectflow import io, registry
 from affectflow.fold_tables import FoldTables, functional_sets, modality_columns, training_matrix
-from affectflow.logs import Log
 from affectflow.models.fitting import fit_model
 from affectflow.stages.folds import write_cfs_selection
+
+logger = logging.getLogger(__name__)
 
 
 def final_select(
@@ -23,14 +25,13 @@ def final_select(
     modality: str,
     out_path: str | Path,
     search_termination: int,
-    log: Log,
 ) -> None:
     """CFS of the final models: all speakers; audio channels only for ``modality="v"``."""
-    X, y, names = training_matrix(FoldTables.read(functionals_path, labels_path, log), task)
+    X, y, names = training_matrix(FoldTables.read(functionals_path, labels_path), task)
     keep = modality_columns(names, modality)
-    log(f"final CFS for {task} ({modality}): {len(keep)} of {len(names)} functionals")
+    logger.info(f"final CFS for {task} ({modality}): {len(keep)} of {len(names)} functionals")
     write_cfs_selection(
-        X[:, keep], y, [names[i] for i in keep], task, out_path, search_termination, log
+        X[:, keep], y, [names[i] for i in keep], task, out_path, search_termination
     )
 
 
@@ -42,20 +43,19 @@ def train_final(
     settings: Mapping[str, Any],
     seed: int,
     context: Mapping[str, Any],
-    log: Log,
 ) -> None:
     """Final model of (task, classifier) on every speaker, written as a bundle directory
     (:mod:`affectflow.bundle`); the fold recipe with no test speaker."""
     from affectflow import bundle
 
     family, _ = bundle.parse_classifier(classifier)
-    tables = FoldTables.read(inputs["functionals"], inputs["labels"], log)
+    tables = FoldTables.read(inputs["functionals"], inputs["labels"])
     rows, X, features = functional_sets(tables, inputs["cfs"], task)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     io.write_json(tables.imputer.subset(features).to_json(), out / bundle.IMPUTER_FILE)
-    fitted = fit_model(family, rows, X, task, settings, seed, log)
-    log(f"{classifier} {task}: {fitted.summary()}")
+    fitted = fit_model(family, rows, X, task, settings, seed)
+    logger.info(f"{classifier} {task}: {fitted.summary()}")
     fitted.model.save(out / registry.family(family).model_file)
     bundle.write_bundle(out, inputs, task, classifier, context)
-    log(f"bundle {out}: {len(rows['train']) + len(rows['validation'])} training utterances")
+    logger.info(f"bundle {out}: {len(rows['train']) + len(rows['validation'])} training utterances")

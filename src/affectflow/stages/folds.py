@@ -5,6 +5,7 @@ Every statistic comes from the fold's training speakers only (:mod:`affectflow.f
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -15,20 +16,31 @@ import pandas as pd
 from affectflow import fold_data, io, labels
 from affectflow.corpus.iemocap import read_index
 from affectflow.fold_tables import FoldTables, training_matrix
-from affectflow.folds import fold_split, read_split, split_to_json
-from affectflow.logs import Log
+from affectflow.folds import FoldSplit, fold_split, read_split, split_to_json
 from affectflow.normalize import Normalizer
 from affectflow.selection.pfa import PFAResult
 
+logger = logging.getLogger(__name__)
+
 
 def split_fold(
-    index_path: str | Path, fold: str, utterances: str, out_path: str | Path, log: Log
+    index_path: str | Path, fold: str, utterances: str, out_path: str | Path
 ) -> None:
     """Write the fold's speakers (test, validation, train) as JSON; the final models'
     pseudo-fold (:data:`affectflow.targets.FINAL_FOLD`) has every speaker and no test speaker."""
     split = fold_split(read_index(index_path, utterances), fold)
     io.write_json(split_to_json(split), out_path)
-    log(f"fold {fold}: validation {split.validation}, {len(split.train)} training speakers")
+    logger.info(f"fold {fold}: validation {split.validation}, {len(split.train)} training speakers")
+
+
+def _split_and_frames(
+    split_path: str | Path,
+    audio_paths: Sequence[str | Path],
+    face_paths: Sequence[str | Path],
+) -> tuple[FoldSplit, pd.DataFrame, pd.DataFrame]:
+    """The fold's speakers and the aligned audio and face frames of every session."""
+    audio, face = fold_data.load_lld(audio_paths, face_paths)
+    return read_split(split_path), audio, face
 
 
 def fit_normalizer(
@@ -36,14 +48,12 @@ def fit_normalizer(
     audio_paths: Sequence[str | Path],
     face_paths: Sequence[str | Path],
     out_path: str | Path,
-    log: Log,
 ) -> None:
     """Audio z-statistics and face speaker means of the fold, from training speakers only."""
     from affectflow.normalize import fit_normalizer as fit
 
-    split = read_split(split_path)
-    audio, face = fold_data.load_lld(audio_paths, face_paths)
-    log(f"normaliser from {len(audio)} audio / {len(face)} face frames")
+    split, audio, face = _split_and_frames(split_path, audio_paths, face_paths)
+    logger.info(f"normaliser from {len(audio)} audio / {len(face)} face frames")
     # Speakers parsed from the ids: the voice is the speaker's, the face the marker wearer's.
     fit(audio, face, None, split.train).save(out_path)
 
@@ -55,7 +65,6 @@ def fit_pfa(
     out_path: str | Path,
     settings: Mapping[str, Any],
     seed: int,
-    log: Log,
 ) -> None:
     """PFA on the speaker-normalised face frames of the training speakers."""
     from affectflow.selection.pfa import fit_pfa as fit
@@ -64,7 +73,7 @@ def fit_pfa(
     normalizer = Normalizer.load(normalizer_path)
     face = fold_data.load_face(face_paths)
     values, names = fold_data.training_face_frames(face, normalizer, split.train)
-    log(f"PFA on {len(values)} training face frames x {len(names)} coordinates")
+    logger.info(f"PFA on {len(values)} training face frames x {len(names)} coordinates")
     result = fit(
         values,
         names,
@@ -74,7 +83,7 @@ def fit_pfa(
         seed=seed,
     )
     io.write_json(result.to_json(), out_path)
-    log(f"PFA kept {len(result.selected)} coordinates, {result.n_components} components")
+    logger.info(f"PFA kept {len(result.selected)} coordinates, {result.n_components} components")
 
 
 def fold_utterances(
@@ -97,7 +106,6 @@ def make_labels(
     labels_path: str | Path,
     clusters_path: str | Path,
     seed: int,
-    log: Log,
 ) -> None:
     """Level and cluster labels of the fold's utterances; clusters fit on training speakers.
 
@@ -110,10 +118,11 @@ def make_labels(
     io.write_parquet(table, labels_path)
     io.write_json(clusters, clusters_path)
     counts = table["split"].value_counts().to_dict()
-    log(f"labels of {len(table)} utterances {counts}; clusters from the training speakers")
+    logger.info(f"labels of {len(table)} utterances {counts}; clusters from the training speakers")
     if table.attrs.get("left_out"):
-        log(f"left out {table.attrs['left_out']} turns of other speakers in dialogs where the "
-            f"test speaker {split.test} wears the markers (their face frames show that speaker)")
+        logger.info(f"left out {table.attrs['left_out']} turns of other speakers in dialogs "
+                    f"where the test speaker {split.test} wears the markers (their face frames "
+                    "show that speaker)")
 
 
 def compute_functionals(
@@ -123,17 +132,15 @@ def compute_functionals(
     audio_paths: Sequence[str | Path],
     face_paths: Sequence[str | Path],
     out_path: str | Path,
-    log: Log,
 ) -> None:
     """Functionals of every utterance of the fold over its normalised LLDs and deltas."""
-    split = read_split(split_path)
+    split, audio, face = _split_and_frames(split_path, audio_paths, face_paths)
     normalizer = Normalizer.load(normalizer_path)
     pfa = PFAResult.from_json(io.read_json(pfa_path))
-    audio, face = fold_data.load_lld(audio_paths, face_paths)
     keep = fold_data.utterance_speakers(audio["utt_id"]).isin((split.test, *split.train))
     table = fold_data.fold_functionals(audio, face, normalizer, pfa, keep_utterances=keep)
     io.write_parquet(table, out_path)
-    log(f"functionals: {len(table)} utterances x {table.shape[1] - 1} features")
+    logger.info(f"functionals: {len(table)} utterances x {table.shape[1] - 1} features")
 
 
 def select_features(
@@ -142,14 +149,13 @@ def select_features(
     tasks: Sequence[str],
     out_paths: Sequence[str | Path],
     search_termination: int,
-    log: Log,
 ) -> None:
     """CFS on the fold's training utterances, for each task (``out_paths`` parallel to
     ``tasks``); the functionals are read once for all of them."""
-    tables = FoldTables.read(functionals_path, labels_path, log)
+    tables = FoldTables.read(functionals_path, labels_path)
     for task, out_path in zip(tasks, out_paths, strict=True):
         X, y, names = training_matrix(tables, task)
-        write_cfs_selection(X, y, names, task, out_path, search_termination, log)
+        write_cfs_selection(X, y, names, task, out_path, search_termination)
 
 
 def write_cfs_selection(
@@ -159,13 +165,12 @@ def write_cfs_selection(
     task: str,
     out_path: str | Path,
     search_termination: int,
-    log: Log,
 ) -> None:
     """CFS on a training matrix; ``{"task", "features", "merit"}`` to JSON."""
     from affectflow.selection.cfs import cfs_select_with_merit
 
-    log(f"CFS for {task}: {X.shape[0]} training utterances x {X.shape[1]} features")
+    logger.info(f"CFS for {task}: {X.shape[0]} training utterances x {X.shape[1]} features")
     selected, merit = cfs_select_with_merit(X, y, search_termination=search_termination)
     chosen = [names[i] for i in selected]
     io.write_json({"task": task, "features": chosen, "merit": merit}, out_path)
-    log(f"CFS for {task}: {len(chosen)} features, merit {merit:.4f}")
+    logger.info(f"CFS for {task}: {len(chosen)} features, merit {merit:.4f}")

@@ -7,6 +7,7 @@ speaker is only ever scored.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -16,12 +17,13 @@ import pandas as pd
 
 from affectflow import fold_data, io, labels, registry
 from affectflow.fold_tables import FoldTables, functional_sets
-from affectflow.logs import Log
 from affectflow.models.fitting import fit_model
 from affectflow.models.scoring import class_scores, full_columns, softmax
 from affectflow.normalize import Normalizer
 from affectflow.predictions import prediction_frame, write_predictions
 from affectflow.selection.pfa import PFAResult
+
+logger = logging.getLogger(__name__)
 
 
 def task_outputs(outputs: Mapping[str, Sequence[str]], i: int) -> dict[str, str]:
@@ -33,11 +35,10 @@ def _functional_tasks(
     inputs: Mapping[str, Any],
     tasks: Sequence[str],
     outputs: Mapping[str, Sequence[str]],
-    log: Log,
 ) -> Iterator[tuple[str, dict[str, str], dict[str, pd.DataFrame], dict[str, np.ndarray]]]:
     """Per task of a (classifier, fold) job: the task, its output paths, and its label rows and
     CFS-selected functionals per role; the fold's tables are read once for all tasks."""
-    tables = FoldTables.read(inputs["functionals"], inputs["labels"], log)
+    tables = FoldTables.read(inputs["functionals"], inputs["labels"])
     for i, task in enumerate(tasks):
         rows, X, _ = functional_sets(tables, inputs["cfs"][i], task)
         yield task, task_outputs(outputs, i), rows, X
@@ -50,14 +51,13 @@ def train_models(
     outputs: Mapping[str, Sequence[str]],
     settings: Mapping[str, Any],
     seed: int,
-    log: Log,
 ) -> None:
     """One model of ``family`` (a family that reads functional ``rows`` or ``sequences``: SVM,
     (B)LSTM) per task on the fold's CFS-selected functionals (``inputs["cfs"]`` parallel to
     ``tasks``); the validation speaker trains or stops training as the registry says."""
     name = registry.family(family).display
-    for task, out, rows, X in _functional_tasks(inputs, tasks, outputs, log):
-        fitted = fit_model(family, rows, X, task, settings, seed, log)
+    for task, out, rows, X in _functional_tasks(inputs, tasks, outputs):
+        fitted = fit_model(family, rows, X, task, settings, seed)
         fitted.model.save(out["model"])
         proba = class_scores(fitted.model, fitted.inputs["test"], labels.n_classes(task))
         write_predictions(
@@ -66,7 +66,8 @@ def train_models(
             fitted.train_ids,
             fitted.validation_ids,
         )
-        log(f"{name} {task}: {fitted.summary()}, {len(fitted.rows['test'])} test utterances")
+        logger.info(f"{name} {task}: {fitted.summary()}, "
+                    f"{len(fitted.rows['test'])} test utterances")
 
 
 def hmm_features(
@@ -92,7 +93,6 @@ def train_hmm(
     outputs: Mapping[str, Sequence[str]],
     settings: Mapping[str, Any],
     seed: int,
-    log: Log,
     tuning_tasks: Sequence[str] = (),
 ) -> None:
     """Per task, one ergodic HMM per class on the training speakers' frames; log-likelihoods
@@ -108,15 +108,15 @@ def train_hmm(
     seqs = [feats.values[a:b] for a, b in zip(feats.bounds[:-1], feats.bounds[1:], strict=True)]
     is_train = (lab["split"] != "test").to_numpy()
     n_frames = np.diff(feats.bounds)
-    log(f"HMM {modality}: {int(is_train.sum())} training utterances, "
-        f"{int(n_frames[is_train].sum())} frames x {feats.values.shape[1]} dims; "
-        f"NaN values filled: {sum(feats.filled.values())}; tasks: {', '.join(tasks)}")
+    logger.info(f"HMM {modality}: {int(is_train.sum())} training utterances, "
+                f"{int(n_frames[is_train].sum())} frames x {feats.values.shape[1]} dims; "
+                f"NaN values filled: {sum(feats.filled.values())}; tasks: {', '.join(tasks)}")
     unknown = sorted(set(tuning_tasks) - set(tasks))
     if unknown:
         raise ValueError(f"tuning tasks {unknown} are not among the job's tasks {list(tasks)}")
     for i, task in enumerate(tasks):
         _train_task_hmm(lab, seqs, n_frames, is_train, task, modality,
-                        task_outputs(outputs, i), settings, seed, log,
+                        task_outputs(outputs, i), settings, seed,
                         tuning=task in tuning_tasks)
 
 
@@ -130,7 +130,6 @@ def _train_task_hmm(
     outputs: Mapping[str, str],
     settings: Mapping[str, Any],
     seed: int,
-    log: Log,
     tuning: bool = False,
 ) -> None:
     """The HMMs of one task on frame sequences already built (see :func:`train_hmm`)."""
@@ -157,15 +156,15 @@ def _train_task_hmm(
         for c in range(n_classes):
             scores[f"tune_loglik_{c}"] = tune[:, c]
         metadata = {"tuning_train_ids": sorted(lab["utt_id"].to_numpy()[fit_rows].tolist())}
-        log(f"HMM {modality} {task}: tuning HMMs without the validation speaker "
-            f"({int(fit_rows.sum())} utterances) scored its {int(scored.sum())} utterances")
+        logger.info(f"HMM {modality} {task}: tuning HMMs without the validation speaker "
+                    f"({int(fit_rows.sum())} utterances) scored its {int(scored.sum())} utterances")
     io.write_parquet(scores, outputs["scores"], metadata=metadata)
     test = scores[scores["split"] == "test"]
     proba = softmax(loglik[~is_train] / test["n_frames"].to_numpy()[:, None])
     write_predictions(
         prediction_frame(test, task, proba), outputs["predictions"], lab["utt_id"][is_train]
     )
-    log(f"HMM {modality} {task}: {len(test)} test utterances predicted")
+    logger.info(f"HMM {modality} {task}: {len(test)} test utterances predicted")
 
 
 def _fit_hmms(
@@ -201,12 +200,11 @@ def train_hmm_lm(
     tasks: Sequence[str],
     outputs: Mapping[str, Sequence[str]],
     settings: Mapping[str, Any],
-    log: Log,
 ) -> None:
     """HMM+LM per task (``inputs["scores"]`` parallel to ``tasks``): the class bigram decoding
     of the v+f HMM scores (:func:`affectflow.models.lm.decode_fold_scores`)."""
     for i, task in enumerate(tasks):
-        decode_task_scores(inputs["scores"][i], task, task_outputs(outputs, i), settings, log)
+        decode_task_scores(inputs["scores"][i], task, task_outputs(outputs, i), settings)
 
 
 def decode_task_scores(
@@ -214,7 +212,6 @@ def decode_task_scores(
     task: str,
     outputs: Mapping[str, str],
     settings: Mapping[str, Any],
-    log: Log,
 ) -> None:
     """One task's HMM+LM: model (bigram, scale, decoder) and test predictions, with the ids
     behind the tuning models in the predictions' metadata (``tuning_train_ids``)."""
@@ -228,9 +225,9 @@ def decode_task_scores(
         tuning_hmm_ids=io.read_parquet_metadata(scores_path).get("tuning_train_ids", []),
         source=str(scores_path),
     )
-    log(f"HMM+LM {task}: scale {result.scale:g} tuned on the validation speaker with HMMs and "
-        f"a bigram fitted without it ({result.n_tuning_sequences} sequences); decoding with the "
-        f"bigram of all {result.n_training_sequences} training sequences")
+    logger.info(f"HMM+LM {task}: scale {result.scale:g} tuned on the validation speaker with "
+                f"HMMs and a bigram fitted without it ({result.n_tuning_sequences} sequences); "
+                f"decoding with the bigram of all {result.n_training_sequences} training sequences")
     io.write_json({"lm": result.lm.to_dict(), "scale": result.scale,
                    "decoding": settings["decoding"]}, outputs["model"])
     write_predictions(
@@ -239,4 +236,4 @@ def decode_task_scores(
         result.train_ids,
         tuning_train_ids=result.tuning_train_ids,
     )
-    log(f"HMM+LM {task}: {len(result.test)} test utterances decoded")
+    logger.info(f"HMM+LM {task}: {len(result.test)} test utterances decoded")

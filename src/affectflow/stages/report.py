@@ -4,6 +4,7 @@ come as params from ``common.smk``, never from the input paths or the note's wor
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -11,14 +12,14 @@ import numpy as np
 import pandas as pd
 
 from affectflow import io, labels
-from affectflow.logs import Log
+
+logger = logging.getLogger(__name__)
 
 
 def aggregate_metrics(
     prediction_paths: Sequence[str | Path],
     keys: Sequence[Sequence[str]],
     out_path: str | Path,
-    log: Log,
 ) -> None:
     """Accuracy, UAR, UAP, F1, weighted F1 and confusion of every (task, classifier, fold);
     ``keys``: the (task, classifier, fold) of each predictions file, parallel to the paths."""
@@ -30,7 +31,7 @@ def aggregate_metrics(
         records.append({"task": task, "classifier": classifier, "fold": fold, **metrics})
     table = per_fold_table(records)
     io.write_parquet(table, out_path)
-    log(f"metrics of {len(table)} (task, classifier, fold) combinations")
+    logger.info(f"metrics of {len(table)} (task, classifier, fold) combinations")
 
 
 def corpus_label(synthetic: bool) -> str:
@@ -47,7 +48,6 @@ def make_table1(
     md_path: str | Path,
     note: str,
     synthetic: bool,
-    log: Log,
 ) -> None:
     """The paper's Table 1 for this run: share of CFS-selected features per group and task;
     ``keys``: the (fold, task) of each CFS selection, parallel to the paths."""
@@ -62,11 +62,11 @@ def make_table1(
         df, csv_path, md_path, "Table 1: CFS-selected features per group (%), mean over folds",
         note, corpus=corpus_label(synthetic),
     )
-    log(f"table 1 from {len(selections)} CFS selections")
+    logger.info(f"table 1 from {len(selections)} CFS selections")
 
 
 def make_tables(
-    per_fold_path: str | Path, outputs: Mapping[str, str], note: str, synthetic: bool, log: Log
+    per_fold_path: str | Path, outputs: Mapping[str, str], note: str, synthetic: bool
 ) -> None:
     """Tables 2 and 3 (mean ± std over folds, the paper's values beside) and significance."""
     from affectflow.evaluation import tables
@@ -92,7 +92,7 @@ def make_tables(
         "Table 3: three, four and five clusters in emotional space (%), mean ± std over folds",
         note, corpus=corpus,
     )
-    log(f"tables 2 and 3 from {len(per_fold)} fold results")
+    logger.info(f"tables 2 and 3 from {len(per_fold)} fold results")
 
 
 def make_figures(
@@ -104,7 +104,6 @@ def make_figures(
     fold: str,
     outputs: Mapping[str, str],
     note: str,
-    log: Log,
 ) -> None:
     """Result figures (PNG): the paper's Figure 2 for ``fold`` (whose labels and clusters are
     given; ``outputs["annotations"]``), Table 1 as stacked bars (``"table1"``) and, per task,
@@ -136,4 +135,5 @@ def make_figures(
             "row-normalised)",
         )
         figures.plot_per_fold_f1(per_fold, task, outputs[f"f1_{task}"], note)
-    log(f"figures: Figure 2 of fold {fold} ({len(train)} annotations), Table 1, {len(tasks)} tasks")
+    logger.info(f"figures: Figure 2 of fold {fold} ({len(train)} annotations), Table 1, "
+                f"{len(tasks)} tasks")
