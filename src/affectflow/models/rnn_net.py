@@ -1,0 +1,162 @@
+"""The torch side of :class:`affectflow.models.rnn.RNNClassifier`: the LSTM/BLSTM network,
+the torch settings used while fitting and predicting, batched inference, validation scores and
+the training loop of one initialisation.
+
+Separate from the scikit-learn estimator, which validates and normalises the data, picks the
+device, compares initialisations and saves/loads models; the method itself is described in the
+docstring of :mod:`affectflow.models.rnn`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+from collections.abc import Callable, Iterator
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+_MONITORS = {"loss": -1.0, "uar": 1.0, "accuracy": 1.0}  # sign: +1 = higher is better
+
+
+class _Net(nn.Module):
+    """LSTM (or BLSTM) layer plus a linear output layer per time step (softmax in the loss)."""
+
+    def __init__(self, n_in: int, hidden: int, n_out: int, bidirectional: bool) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(n_in, hidden, batch_first=True, bidirectional=bidirectional)
+        self.out = nn.Linear(hidden * (2 if bidirectional else 1), n_out)
+
+    def init_weights(self, gen: torch.Generator) -> None:
+        with torch.no_grad():
+            bound = 1.0 / math.sqrt(self.lstm.hidden_size)
+            for p in self.lstm.parameters():
+                p.uniform_(-bound, bound, generator=gen)
+            bound = 1.0 / math.sqrt(self.out.in_features)
+            self.out.weight.uniform_(-bound, bound, generator=gen)
+            self.out.bias.uniform_(-bound, bound, generator=gen)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """``x``: (batch, T, d) -> logits (batch, T, C); ``lengths`` for padded batches."""
+        if lengths is None:
+            h, _ = self.lstm(x)
+        else:
+            packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+            h, _ = self.lstm(packed)
+            h, _ = pad_packed_sequence(h, batch_first=True, total_length=x.shape[1])
+        return self.out(h)
+
+
+@contextlib.contextmanager
+def _torch_settings(deterministic: bool, num_threads: int | None) -> Iterator[None]:
+    """Deterministic algorithms and the intra-op thread count for the block, then restore."""
+    previous = torch.are_deterministic_algorithms_enabled()
+    previous_warn = torch.is_deterministic_algorithms_warn_only_enabled()
+    previous_threads = torch.get_num_threads()
+    if deterministic:
+        torch.use_deterministic_algorithms(True)
+    if num_threads is not None:
+        torch.set_num_threads(num_threads)
+    try:
+        yield
+    finally:
+        if deterministic:
+            torch.use_deterministic_algorithms(previous, warn_only=previous_warn)
+        if num_threads is not None:
+            torch.set_num_threads(previous_threads)
+
+
+def _uar(y: np.ndarray, pred: np.ndarray) -> float:
+    """Unweighted average recall over the classes present in ``y``."""
+    recalls = [np.mean(pred[y == c] == c) for c in np.unique(y)]
+    return float(np.mean(recalls)) if recalls else float("nan")
+
+
+def _forward_all(net: _Net, xs: list[torch.Tensor], batch: int = 256) -> list[torch.Tensor]:
+    """Log-probabilities for every sequence, padded batches of ``batch`` sequences."""
+    out: list[torch.Tensor] = []
+    with torch.no_grad():
+        for start in range(0, len(xs), batch):
+            chunk = xs[start:start + batch]
+            lengths = torch.tensor([len(x) for x in chunk])
+            padded = nn.utils.rnn.pad_sequence(chunk, batch_first=True)
+            logp = torch.log_softmax(net(padded, lengths), dim=-1)
+            out.extend(logp[i, : int(n)] for i, n in enumerate(lengths))
+    return out
+
+
+def _evaluate(net: _Net, xs: list[torch.Tensor], ys: list[np.ndarray]) -> dict:
+    """Validation loss (mean per utterance), UAR and accuracy of ``net`` on ``xs``, ``ys``."""
+    logps = _forward_all(net, xs)
+    y = np.concatenate(ys)
+    logp = torch.cat(logps).cpu().double().numpy()
+    pred = logp.argmax(axis=1)
+    return {
+        "valid_loss": float(-logp[np.arange(len(y)), y].mean()),
+        "valid_uar": _uar(y, pred),
+        "valid_accuracy": float(np.mean(pred == y)),
+    }
+
+
+def _train_one(
+    new_net: Callable[[torch.device], _Net], xs: list[torch.Tensor], ts: list[torch.Tensor],
+    vxs: list[torch.Tensor], vys: list[np.ndarray], dev: torch.device, torch_seed: int,
+    np_seed: int, has_valid: bool, *, optimizer: str, lr: float, momentum: float,
+    noise_sigma: float, max_epochs: int, patience: int, monitor: str,
+) -> tuple[dict, list[dict], int, float]:
+    """Train one initialisation; returns (best state, history, best epoch, score)."""
+    gen = torch.Generator(device="cpu").manual_seed(torch_seed)
+    noise_gen = torch.Generator(device=dev).manual_seed(torch_seed + 1)
+    rng = np.random.default_rng(np_seed)
+    net = new_net(torch.device("cpu"))
+    net.init_weights(gen)
+    net.to(dev)
+    if optimizer == "sgd":
+        opt: torch.optim.Optimizer = torch.optim.SGD(
+            net.parameters(), lr=lr, momentum=momentum, fused=True
+        )
+    else:
+        opt = torch.optim.Adam(net.parameters(), lr=lr, fused=True)
+    loss_fn = nn.CrossEntropyLoss(reduction="sum")
+    sign = _MONITORS[monitor]
+    key = f"valid_{monitor}"
+    history: list[dict] = []
+    best_score, best_epoch = -math.inf, 0
+    best_state = copy.deepcopy(net.state_dict()) if has_valid else {}
+    for epoch in range(1, max_epochs + 1):
+        net.train()
+        total = 0.0
+        for s in rng.permutation(len(xs)):
+            x = xs[s]
+            if noise_sigma > 0:
+                noise = torch.randn(x.shape, generator=noise_gen, device=dev)
+                x = x + noise_sigma * noise
+            logits = net(x.unsqueeze(0))[0]
+            loss = loss_fn(logits, ts[s])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += float(loss.detach())
+        record: dict[str, float] = {"epoch": epoch, "train_loss": total / len(xs)}
+        net.eval()
+        history.append(record)
+        if not has_valid:
+            if not math.isfinite(record["train_loss"]):
+                break
+            continue
+        record.update(_evaluate(net, vxs, vys))
+        score = sign * record[key]
+        if score > best_score:
+            best_score, best_epoch = score, epoch
+            best_state = copy.deepcopy(net.state_dict())
+        elif epoch - best_epoch >= patience or not math.isfinite(record["train_loss"]):
+            break
+    if not has_valid:  # no early stopping: keep the last epoch
+        return (copy.deepcopy(net.state_dict()), history, int(history[-1]["epoch"]),
+                float(history[-1]["train_loss"]))
+    if best_epoch == 0:
+        raise RuntimeError("the validation score was never finite (training diverged?)")
+    return best_state, history, int(best_epoch), float(sign * best_score)
