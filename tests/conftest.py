@@ -21,7 +21,8 @@ SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 #: Tasks of the end-to-end runs: one of Table 2 with all seven classifiers and one of Table 3,
 #: so both tables are exercised while the shared run stays within the test budget.
 E2E_TASKS = {
-    "valence3": ["hmm_v", "hmm_f", "hmm_vf", "hmm_lm_vf", "svm_vf", "lstm_vf", "blstm_vf"],
+    "valence3": ["hmm_v", "hmm_f", "hmm_vf", "hmm_lm_vf", "svm_vf", "lstm_vf", "blstm_vf",
+                 "blstm_vf_noctx"],
     "clusters3": ["hmm_vf", "hmm_lm_vf", "svm_vf", "lstm_vf", "blstm_vf"],
 }
 

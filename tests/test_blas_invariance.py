@@ -199,7 +199,7 @@ def run_fold(run: Path, fold: str, out: Path) -> None:
     frames = {"split": split, "normalizer": f / "normalizer.npz", "pfa": f / "pfa.json",
               "labels": f / "labels.parquet", "audio": audio, "face": face}
     models = config["models"]
-    model_stages.train_models(tables, TASKS, "svm", outputs("svm_vf", model="model.json",
+    model_stages.train_models(tables, TASKS, "svm_vf", outputs("svm_vf", model="model.json",
                              predictions="predictions.parquet"), models["svm"], model_seed)
     hmm_out = outputs("hmm_vf", model="model.npz", scores="scores.parquet",
                       predictions="predictions.parquet")
@@ -209,7 +209,7 @@ def run_fold(run: Path, fold: str, out: Path) -> None:
                                 outputs("hmm_lm_vf", model="model.json",
                                         predictions="predictions.parquet"),
                                 models["hmm_lm"])
-    model_stages.train_models(tables, TASKS, "lstm", outputs("lstm_vf", model="model.pt",
+    model_stages.train_models(tables, TASKS, "lstm_vf", outputs("lstm_vf", model="model.pt",
                              predictions="predictions.parquet"),
                              dict(models["lstm"], **RNN_EPOCHS), model_seed)
     predictions = sorted(out.glob("models/*/*/*/predictions.parquet"))

@@ -68,12 +68,12 @@ def test_get_params_set_params_round_trip(model: BaseEstimator) -> None:
 
 
 def test_from_config_is_the_workflows_estimator() -> None:
-    svm = scoring.new_estimator("svm", {"C": 1.0}, seed=0)
+    svm = scoring.new_estimator("svm_vf", {"C": 1.0}, seed=0)
     assert svm.get_params()["seed"] == 1  # Weka's default -W 1 at models.seed 0
     settings = {"hidden": 5, "noise_sigma": 0.6, "optimizer": "sgd", "lr": 1e-5,
                 "momentum": 0.9, "max_epochs": 2, "patience": 1, "n_init": 1, "device": "cpu"}
-    blstm = scoring.new_estimator("blstm", settings, seed=4)
-    lstm = scoring.new_estimator("lstm", settings, seed=4)
+    blstm = scoring.new_estimator("blstm_vf", settings, seed=4)
+    lstm = scoring.new_estimator("lstm_vf", settings, seed=4)
     assert blstm.bidirectional is True and lstm.bidirectional is False
     assert blstm.seed == lstm.seed == 4 and blstm.hidden == 5
 
@@ -142,3 +142,14 @@ def test_each_bundle_family_loads_through_the_registry(family: str) -> None:
     path = DATA / ("svm_v1.json" if family == "svm" else "blstm_v1.pt")
     model = scoring.load_model(family, path, device="cpu")
     assert isinstance(model, scoring.estimator_class(family))
+
+
+def test_the_context_ablations_are_the_blstm_with_its_context_fixed() -> None:
+    settings = {"hidden": 5, "max_epochs": 2, "patience": 1, "device": "cpu"}
+    blstm = scoring.new_estimator("blstm_vf", settings, seed=4)
+    noctx = scoring.new_estimator("blstm_vf_noctx", settings, seed=4)
+    shuffled = scoring.new_estimator("blstm_vf_shuffled", settings, seed=4)
+    assert (blstm.context, noctx.context, shuffled.context) == ("sequence", "none", "shuffled")
+    for ablation in (noctx, shuffled):
+        same = {k: v for k, v in ablation.get_params().items() if k != "context"}
+        assert same == {k: v for k, v in blstm.get_params().items() if k != "context"}

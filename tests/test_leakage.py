@@ -55,10 +55,6 @@ PERTURBATIONS = ("lld_noise", "labels")
 MODEL_EXT = {"svm_vf": "json", "blstm_vf": "pt", "hmm_vf": "npz", "hmm_lm_vf": "json"}
 
 
-def quiet(_: str) -> None:
-    """A job log that drops its lines."""
-
-
 @dataclass(frozen=True)
 class FoldInputs:
     """What a fold's jobs read: the corpus index, per-session LLD files and their exclusion
@@ -91,16 +87,16 @@ def prepare_fold(src: FoldInputs, fold: str, out: Path, config: Mapping[str, Any
                                        "labels.parquet", "clusters.json", "functionals.parquet")}
     p["cfs"] = out / f"cfs_{TASK}.json"
     folds = config["folds"]
-    fold_stages.split_fold(src.index, fold, src.utterances, p["split.json"], quiet)
-    fold_stages.fit_normalizer(p["split.json"], src.audio, src.face, p["normalizer.npz"], quiet)
+    fold_stages.split_fold(src.index, fold, src.utterances, p["split.json"])
+    fold_stages.fit_normalizer(p["split.json"], src.audio, src.face, p["normalizer.npz"])
     fold_stages.fit_pfa(p["split.json"], p["normalizer.npz"], src.face, p["pfa.json"],
-                          folds["pfa"], folds["seed"], quiet)
+                          folds["pfa"], folds["seed"])
     fold_stages.make_labels(src.index, p["split.json"], src.excluded, src.utterances,
-                              p["labels.parquet"], p["clusters.json"], folds["seed"], quiet)
+                              p["labels.parquet"], p["clusters.json"], folds["seed"])
     fold_stages.compute_functionals(p["split.json"], p["normalizer.npz"], p["pfa.json"],
-                                      src.audio, src.face, p["functionals.parquet"], quiet)
+                                      src.audio, src.face, p["functionals.parquet"])
     fold_stages.select_features(p["functionals.parquet"], p["labels.parquet"], [TASK],
-                                  [p["cfs"]], config["selection"]["search_termination"], quiet)
+                                  [p["cfs"]], config["selection"]["search_termination"])
     return p
 
 
@@ -117,20 +113,20 @@ def train_models(src: FoldInputs, prep: dict, out: Path, config: Mapping[str, An
         return {n: [out / classifier / f"{n}.{ext.get(n, 'parquet')}"] for n in names}
 
     svm = outputs("svm_vf", "model", "predictions")
-    model_stages.train_models(functional, [TASK], "svm", svm, models["svm"], seed, quiet)
+    model_stages.train_models(functional, [TASK], "svm_vf", svm, models["svm"], seed)
     blstm = outputs("blstm_vf", "model", "predictions")
-    model_stages.train_models(functional, [TASK], "blstm", blstm,
-                              {**models["blstm"], **RNN_SHORT}, seed, quiet)
+    model_stages.train_models(functional, [TASK], "blstm_vf", blstm,
+                              {**models["blstm"], **RNN_SHORT}, seed)
     hmm = outputs("hmm_vf", "model", "scores", "predictions")
     hmm_inputs = {"split": prep["split.json"], "normalizer": prep["normalizer.npz"],
                   "pfa": prep["pfa.json"], "labels": prep["labels.parquet"],
                   "audio": list(src.audio), "face": list(src.face)}
     model_stages.train_hmm(hmm_inputs, [TASK], "vf", hmm, {**models["hmm"], **HMM_SHORT},
-                             seed, quiet, tuning_tasks=[TASK])
+                             seed, tuning_tasks=[TASK])
     lm = outputs("hmm_lm_vf", "model", "predictions")
     model_stages.train_hmm_lm({"scores": hmm["scores"], "split": prep["split.json"],
                                  "labels": prep["labels.parquet"]},
-                                [TASK], lm, models["hmm_lm"], quiet)
+                                [TASK], lm, models["hmm_lm"])
     return {name: paths["predictions"][0] for name, paths in
             (("svm_vf", svm), ("blstm_vf", blstm), ("hmm_vf", hmm), ("hmm_lm_vf", lm))}
 

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from affectflow import bundle, labels, registry, targets
 from affectflow.config import load_schema
@@ -59,6 +60,7 @@ def test_classifiers_are_well_formed() -> None:
 def test_cross_validated_and_bundle_classifiers() -> None:
     assert registry.CLASSIFIERS == (
         "hmm_v", "hmm_f", "hmm_vf", "hmm_lm_vf", "svm_vf", "lstm_vf", "blstm_vf",
+        "blstm_vf_noctx", "blstm_vf_shuffled",
     )
     assert registry.BUNDLE_CLASSIFIERS == (
         "svm_vf", "svm_v", "lstm_vf", "lstm_v", "blstm_vf", "blstm_v",
@@ -143,7 +145,10 @@ def test_schema_enums_and_defaults_come_from_the_registry() -> None:
     tasks = schema["tasks"]
     assert tasks["propertyNames"]["enum"] == list(registry.TASKS)
     assert tasks["additionalProperties"]["items"]["enum"] == list(registry.CLASSIFIERS)
-    assert tasks["default"] == registry.paper_tasks()
+    assert tasks["default"] == registry.default_tasks()
+    # the paper's classifiers, and the BLSTM without context for every task (Table 4)
+    for task, classifiers in registry.default_tasks().items():
+        assert classifiers == [*registry.paper_tasks()[task], "blstm_vf_noctx"]
     final = schema["final"]["properties"]
     assert final["classifiers"]["items"]["enum"] == list(registry.BUNDLE_CLASSIFIERS)
     assert final["tasks"]["items"]["enum"] == list(registry.TASKS)
@@ -165,9 +170,12 @@ def test_rule_files_spell_no_classifier_or_task_list() -> None:
 
 
 def test_training_rules_are_the_registrys(tmp_path: Path) -> None:
-    """`snakemake --list-rules` shows one training rule per cross-validated classifier."""
+    """`snakemake --list-rules` shows one training rule per cross-validated classifier (every
+    one configured: blstm_vf_shuffled is off by default)."""
     snakemake = Path(sys.executable).with_name("snakemake")
-    (tmp_path / "config.yaml").write_text((REPO / "config.yaml").read_text())
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config["tasks"]["valence3"].append("blstm_vf_shuffled")
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     out = subprocess.run([str(snakemake), "-s", str(REPO / "Snakefile"), "-d", str(tmp_path),
                           "--list-rules"], capture_output=True, text=True, check=True)
     rules = set(out.stdout.split())

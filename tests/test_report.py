@@ -78,7 +78,7 @@ def test_report_is_self_contained(report_html: Path, tiny_run: Path) -> None:
     # Every figure travels inside the page; nothing is fetched from elsewhere.
     for figure in expected_figures(run_config(tiny_run)):
         assert f"data:image/png;charset=utf8;filename={Path(figure).name};base64," in html
-    for table in ("table1", "table2", "table3", "significance"):
+    for table in ("table1", "table2", "table3", "table4", "significance"):
         assert f"data:text/csv;charset=utf8;filename={table}.csv;base64," in html
     for attr in ("src", "href"):
         for quote in ("'", '"'):

@@ -3,7 +3,7 @@ stopped on in the file's metadata, so that tests can prove the test speaker neve
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -41,13 +41,17 @@ def write_predictions(
     train_ids: Sequence[str],
     validation_ids: Sequence[str] = (),
     tuning_train_ids: Sequence[str] | None = None,
+    training: Mapping[str, object] | None = None,
 ) -> None:
     """Write predictions with the ids used for training and validation in the file metadata
     (so a test can prove no test-speaker utterance was used). ``tuning_train_ids``: for a model
     with a hyperparameter tuned on the validation speaker, the ids the models of that tuning
-    step were fitted on (never the validation speaker's)."""
+    step were fitted on (never the validation speaker's). ``training``: more metadata of the
+    fit (an epoch-trained model's best epoch and whether it reached ``max_epochs``; see
+    :meth:`affectflow.models.fitting.FittedModel.training_metadata`)."""
     metadata = {"train_ids": sorted(map(str, train_ids)),
                 "validation_ids": sorted(map(str, validation_ids))}
     if tuning_train_ids is not None:
         metadata["tuning_train_ids"] = sorted(map(str, tuning_train_ids))
+    metadata.update(training or {})
     io.write_parquet(predictions, path, metadata=metadata)

@@ -80,7 +80,10 @@ class Classifier:
     cross-validated (then it cannot appear under config ``tasks``). ``bundle``: a final model
     (``results/final/{task}/{id}``, rule ``train_final``) can be made of it. ``paper_tables``:
     the paper's tables that show it (its tasks by default). ``scores_from``: the classifier
-    whose per-fold scores it decodes (its tasks need that one's scores too).
+    whose per-fold scores it decodes (its tasks need that one's scores too). ``params``:
+    estimator arguments the classifier fixes on top of its family's (the context ablations of
+    the BLSTM); ``label``: its name in the tables when it is not the family's; ``default``:
+    configured for every task by default (config ``tasks``), beside the paper's classifiers.
     """
 
     id: str
@@ -90,11 +93,19 @@ class Classifier:
     bundle: bool
     paper_tables: tuple[int, ...] = ()
     scores_from: str | None = None
+    params: dict[str, object] = field(default_factory=dict)
+    label: str | None = None
+    default: bool = False
 
     @property
     def display(self) -> str:
         """Name in Tables 2/3 (``BLSTM``)."""
-        return FAMILIES[self.family].display
+        return self.label or FAMILIES[self.family].display
+
+    @property
+    def estimator_params(self) -> dict[str, object]:
+        """Constructor arguments fixed by the family and the classifier (besides config)."""
+        return {**FAMILIES[self.family].fixed_params, **self.params}
 
     @property
     def features(self) -> str:
@@ -148,6 +159,12 @@ _CLASSIFIERS: tuple[Classifier, ...] = (
     Classifier("lstm_vf", "lstm", "vf", "train_lstm", True, (2, 3)),
     Classifier("lstm_v", "lstm", "v", None, True),
     Classifier("blstm_vf", "blstm", "vf", "train_blstm", True, (2, 3)),
+    # Context ablations of blstm_vf (Table 4): the same network, features and training, with
+    # every utterance its own sequence, or each conversation's utterances in a permuted order.
+    Classifier("blstm_vf_noctx", "blstm", "vf", "train_blstm_noctx", False,
+               params={"context": "none"}, label="BLSTM (no context)", default=True),
+    Classifier("blstm_vf_shuffled", "blstm", "vf", "train_blstm_shuffled", False,
+               params={"context": "shuffled"}, label="BLSTM (shuffled)"),
     Classifier("blstm_v", "blstm", "v", None, True),
 )
 
@@ -235,6 +252,13 @@ def paper_tasks() -> dict[str, list[str]]:
             for t in _TASKS}
 
 
+def default_tasks() -> dict[str, list[str]]:
+    """Config ``tasks``' default: each task with the classifiers the paper's tables show for it
+    and those run for every task by default (``Classifier.default``), in table order."""
+    paper = paper_tasks()
+    return {t: [c.id for c in _CLASSIFIERS if c.id in paper[t] or c.default] for t in paper}
+
+
 def bundle_families() -> tuple[str, ...]:
     """Families a bundle can be made of, in registry order."""
     return tuple(dict.fromkeys(CLASSIFIER_RECORDS[c].family for c in BUNDLE_CLASSIFIERS))
@@ -252,4 +276,5 @@ SCHEMA_LISTS = {
     "classifiers": lambda: list(CLASSIFIERS),
     "bundle_classifiers": lambda: list(BUNDLE_CLASSIFIERS),
     "paper_tasks": paper_tasks,
+    "default_tasks": default_tasks,
 }

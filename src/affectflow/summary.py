@@ -14,6 +14,7 @@ TABLES = (
     ("table1.md", "Table 1: features selected by CFS per group (%)"),
     ("table2.md", "Table 2: three levels of valence and activation"),
     ("table3.md", "Table 3: three, four and five clusters in emotional space"),
+    ("table4.md", "Table 4: what conversational context adds"),
 )
 
 

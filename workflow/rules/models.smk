@@ -105,7 +105,8 @@ for lm in registry.trained_reading("scores"):
 # Every family that reads the CFS-selected functionals (registry `reads`: `rows`, one vector per
 # utterance, e.g. the SVM; `sequences`, one sequence per conversation, e.g. the (B)LSTM): one rule
 # per classifier (train_svm, train_lstm, train_blstm), so that resources and reruns are per
-# classifier. The family's config block (`models.<family>`, empty if it has none) is its params.
+# classifier. The family's config block (`models.<family>`, empty if it has none) is its params;
+# what a classifier fixes on top (the BLSTM's context ablations) comes from the registry.
 for clf in registry.trained_reading("rows", "sequences"):
     clf_tasks = tasks_using(clf.id)
     if not clf_tasks:
@@ -124,7 +125,7 @@ for clf in registry.trained_reading("rows", "sequences"):
             predictions=per_task(clf.id, clf_tasks, "predictions.parquet"),
         params:
             tasks=clf_tasks,
-            family=clf.family,
+            classifier=clf.id,
             settings=family_settings(clf.family),
             seed=config_value("models", "seed"),
         log:

@@ -68,6 +68,13 @@ rule make_tables:
             labels={"table": "Table 3", "content": "3, 4 and 5 clusters"},
         ),
         table3_md="results/tables/table3.md",
+        table4=report(
+            "results/tables/table4.csv",
+            caption="../report/table4.rst",
+            category="Tables",
+            labels={"table": "Table 4", "content": "what context adds"},
+        ),
+        table4_md="results/tables/table4.md",
         significance=report(
             "results/tables/significance.csv",
             caption="../report/significance.rst",

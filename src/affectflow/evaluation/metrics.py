@@ -54,6 +54,7 @@ PER_FOLD_COLUMNS: tuple[str, ...] = (
     "n_test",
     "n_classes_present",
     "confusion",
+    "capped",
 )
 
 
@@ -162,10 +163,12 @@ def per_fold_table(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     """One row per (task, classifier, fold): metrics as fractions, confusion as a JSON string.
 
     Each record holds ``task``, ``classifier``, ``fold`` and the keys of :func:`fold_metrics`
-    (extra keys such as the per-class arrays are dropped).
+    (extra keys such as the per-class arrays are dropped), and may hold ``capped`` (training
+    reached ``max_epochs`` without early stopping; default False).
     """
     rows = []
     for rec in records:
+        rec = {"capped": False, **rec}
         missing = [c for c in PER_FOLD_COLUMNS if c not in rec]
         if missing:
             raise ValueError(f"record lacks {missing}")
@@ -174,7 +177,8 @@ def per_fold_table(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
         row["confusion"] = json.dumps(cm.tolist())
         rows.append(row)
     df = pd.DataFrame(rows, columns=list(PER_FOLD_COLUMNS))
-    df = df.astype({m: float for m in METRICS} | {"n_test": int, "n_classes_present": int})
+    df = df.astype({m: float for m in METRICS}
+                   | {"n_test": int, "n_classes_present": int, "capped": bool})
     if df.duplicated(["task", "classifier", "fold"]).any():
         raise ValueError("duplicate (task, classifier, fold) records")
     return sort_results(df)
@@ -201,7 +205,8 @@ def summed_confusions(per_fold: pd.DataFrame, task: str) -> dict[str, np.ndarray
 def summary_table(per_fold: pd.DataFrame) -> pd.DataFrame:
     """Mean and std over folds per task x classifier, in percent.
 
-    Columns: ``task, classifier, n_folds, n_test`` (summed) and ``<metric>_mean``,
+    Columns: ``task, classifier, n_folds, n_test`` (summed), ``n_capped`` (folds whose
+    training reached ``max_epochs`` without early stopping) and ``<metric>_mean``,
     ``<metric>_std`` for acc, uar, uap, f1, wf1.
     """
     rows = []
@@ -211,12 +216,13 @@ def summary_table(per_fold: pd.DataFrame) -> pd.DataFrame:
             "classifier": clf,
             "n_folds": int(len(grp)),
             "n_test": int(grp["n_test"].sum()),
+            "n_capped": int(grp["capped"].sum()) if "capped" in grp else 0,
         }
         for m in METRICS:
             values = 100.0 * grp[m].to_numpy(dtype=float)
             row[f"{m}_mean"] = float(values.mean())
             row[f"{m}_std"] = float(values.std(ddof=1)) if len(values) > 1 else float("nan")
         rows.append(row)
-    columns = ["task", "classifier", "n_folds", "n_test"]
+    columns = ["task", "classifier", "n_folds", "n_test", "n_capped"]
     columns += [f"{m}_{s}" for m in METRICS for s in ("mean", "std")]
     return sort_results(pd.DataFrame(rows, columns=columns))

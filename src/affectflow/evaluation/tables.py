@@ -47,6 +47,9 @@ RESULT_COLUMNS: dict[str, tuple[str, str]] = {
 BETTER_MARK = "†"
 WORSE_MARK = "‡"
 MISSING = "–"
+#: After a classifier's name: its training reached max_epochs without early stopping in at
+#: least one fold (see :func:`capped_legend`).
+CAPPED_MARK = "§"
 
 
 def load_paper_results() -> pd.DataFrame:
@@ -116,6 +119,26 @@ def significance_legend(alpha: float = 0.05, test: str = "permutation") -> str:
     )
 
 
+def capped_legend(capped: list[str]) -> str:
+    """The footnote of :data:`CAPPED_MARK`, naming the marked rows (empty when none)."""
+    if not capped:
+        return ""
+    return (f"{CAPPED_MARK}: training reached max_epochs without early stopping (best epoch "
+            f"later than max_epochs - patience) in some folds: {'; '.join(capped)}. The "
+            "validation loss may still have been falling; raise max_epochs or the learning "
+            "rate (config models.lstm / models.blstm).")
+
+
+def capped_name(name: str, n_capped: int, n_folds: int, task_label: str,
+                capped: list[str]) -> str:
+    """``name`` with :data:`CAPPED_MARK` when ``n_capped`` folds were capped (and the row
+    added to ``capped`` for the footnote)."""
+    if n_capped <= 0:
+        return name
+    capped.append(f"{task_label} {name} ({n_capped} of {n_folds} folds)")
+    return f"{name} {CAPPED_MARK}"
+
+
 def results_table(
     summary: pd.DataFrame,
     significance: pd.DataFrame | None,
@@ -132,13 +155,16 @@ def results_table(
     p_col = f"p_{test}"
     sig = significance.set_index(["task", "classifier"]) if significance is not None else None
     ref = paper.set_index(["task", "classifier"]) if paper is not None else None
-    rows = []
+    rows: list[dict[str, object]] = []
+    capped: list[str] = []
     for _, s in sub.iterrows():
         key = (s["task"], s["classifier"])
         name, features = CLASSIFIERS.get(s["classifier"], (s["classifier"], ""))
+        task_label = TASK_LABELS.get(s["task"], s["task"])
         row: dict[str, object] = {
-            "task": TASK_LABELS.get(s["task"], s["task"]),
-            "classifier": name,
+            "task": task_label,
+            "classifier": capped_name(name, int(s.get("n_capped", 0)), int(s["n_folds"]),
+                                      task_label, capped),
             "features": features,
             "n folds": int(s["n_folds"]),
         }
@@ -163,7 +189,9 @@ def results_table(
     for col in RESULT_COLUMNS:
         columns += [col, f"{col} (paper)"] if ref is not None else [col]
     df = pd.DataFrame(rows, columns=[*columns, "sig.", "p"])
-    df.attrs["legend"] = significance_legend(alpha, test)
+    df.attrs["legend"] = " ".join(
+        part for part in (significance_legend(alpha, test), capped_legend(capped)) if part
+    )
     return df
 
 

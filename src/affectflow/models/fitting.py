@@ -43,6 +43,36 @@ class FittedModel:
         best = getattr(self.model, "best_epoch_", None)
         return text if best is None else f"{text}, best epoch {best}"
 
+    @property
+    def reached_max_epochs(self) -> bool | None:
+        """For a model trained by epochs and stopped early on the validation speaker: whether
+        its training ran to ``max_epochs`` without the patience rule stopping it (best epoch
+        later than ``max_epochs - patience``: the validation score may still have been
+        improving). ``None`` for any other model."""
+        best = getattr(self.model, "best_epoch_", None)
+        if best is None or not self.validation_ids:
+            return None
+        return int(best) > int(self.model.max_epochs) - int(self.model.patience)
+
+    def training_metadata(self) -> dict[str, object]:
+        """What the predictions file records of the training (epochs of an epoch-trained
+        model; nothing for the others)."""
+        if self.reached_max_epochs is None:
+            return {}
+        return {"best_epoch": int(self.model.best_epoch_),
+                "max_epochs": int(self.model.max_epochs),
+                "patience": int(self.model.patience),
+                "reached_max_epochs": bool(self.reached_max_epochs)}
+
+    def warn_if_capped(self, what: str) -> None:
+        """Log a warning when training reached ``max_epochs`` without early stopping."""
+        if self.reached_max_epochs:
+            logger.warning(
+                f"WARNING: {what}: training reached max_epochs ({self.model.max_epochs}) "
+                f"without early stopping (best epoch {self.model.best_epoch_} > max_epochs - "
+                f"patience = {self.model.max_epochs - self.model.patience}): the validation "
+                "loss may still have been falling; raise max_epochs or the learning rate")
+
 
 def model_inputs(
     reads: str, rows: Mapping[str, pd.DataFrame], X: Mapping[str, np.ndarray], task: str
@@ -71,34 +101,35 @@ def _joined(reads: str, a: Any, b: Any) -> Any:
 
 
 def fit_model(
-    family: str,
+    classifier: str,
     rows: Mapping[str, pd.DataFrame],
     X: Mapping[str, np.ndarray],
     task: str,
     settings: Mapping[str, Any],
     seed: int,
 ) -> FittedModel:
-    """A model of ``family`` on a fold's CFS-selected functionals (from
-    :func:`affectflow.fold_tables.functional_sets`). The registry says how the family reads
+    """A model of ``classifier`` on a fold's CFS-selected functionals (from
+    :func:`affectflow.fold_tables.functional_sets`). The registry says how its family reads
     them and what the validation speaker is for: one more training speaker (SVM), or early
     stopping ((B)LSTM, which then gets every class id so its outputs cover the task's
     classes)."""
-    record = registry.family(family)
+    record = registry.family(registry.classifier(classifier).family)
     inputs, ys, ordered = model_inputs(record.reads, rows, X, task)
-    model = new_estimator(family, settings, seed)
+    model = new_estimator(classifier, settings, seed)
+    name = registry.classifier(classifier).display
     n_features = X["train"].shape[1]
     if record.validation == "training":
         x_fit = _joined(record.reads, inputs["train"], inputs["validation"])
         y_fit = _joined(record.reads, ys["train"], ys["validation"])
         train_ids = [*ordered["train"]["utt_id"], *ordered["validation"]["utt_id"]]
         validation_ids: list[str] = []
-        logger.info(f"{record.display} {task}: {len(train_ids)} training utterances x {n_features} "
+        logger.info(f"{name} {task}: {len(train_ids)} training utterances x {n_features} "
                     "features")
         model.fit(x_fit, y_fit)
     else:
         train_ids = list(ordered["train"]["utt_id"])
         validation_ids = list(ordered["validation"]["utt_id"])
-        logger.info(f"{record.display} {task}: {len(inputs['train'])} training / "
+        logger.info(f"{name} {task}: {len(inputs['train'])} training / "
                     f"{len(inputs['validation'])} validation inputs, {n_features} features")
         model.fit(inputs["train"], ys["train"], inputs["validation"], ys["validation"],
                   classes=range(labels.n_classes(task)))

@@ -16,7 +16,25 @@ a vector of functionals (the fold's CFS-selected features) and gets its own soft
   of the sequence (not averaged), sequences shuffled every epoch. (PyTorch's momentum,
   ``v = 0.9 v + g; w -= lr v``, is RNNLIB's ``dw = 0.9 dw - lr g`` at a constant rate.)
   ``optimizer="adam"`` uses Adam (with ``lr`` as given) on the same summed loss and the same
-  one-update-per-sequence schedule.
+  one-update-per-sequence schedule. ``batch_size`` (default 1: the paper's online schedule,
+  computed exactly as before the parameter existed) sets how many sequences one update uses:
+  each epoch's shuffle is cut into consecutive groups of ``batch_size`` (the last may be
+  smaller), each group is zero-padded into one (batch, T_max, d) tensor and run packed with
+  its sequences' lengths (a BLSTM's backward direction starts at each sequence's real end;
+  padding enters neither the network nor the loss), and the loss is the cross-entropy summed
+  over the group's real utterances divided by its number of sequences (for one sequence, the
+  paper's summed loss). Input noise is still drawn per real utterance. With
+  ``context="none"`` every utterance is a sequence, so there ``batch_size`` counts utterances.
+- ``context`` decides what of the conversation the network sees, at fit and predict time
+  alike (training, validation and test sequences): ``"sequence"`` (default, the paper) each
+  sequence in time order; ``"none"`` every utterance as a sequence of its own (length one), so
+  with the same network, features and training only the conversational context is lost;
+  ``"shuffled"`` each sequence's utterances permuted by a function of ``seed`` and the
+  sequence's own feature values (so a sequence is permuted the same way when fitting and when
+  predicting, wherever it stands in the list), which keeps which utterances belong together
+  and breaks their order. One transformation of the inputs and labels (:class:`_ContextView`)
+  does this, and the outputs are mapped back to the caller's sequences and utterance order;
+  nothing else depends on ``context``.
 - Early stopping on validation sequences passed in explicitly (a training speaker, never the
   test speaker): after every epoch the ``monitor`` quantity is computed on them (``"loss"``:
   mean cross-entropy per utterance, lower is better; ``"uar"``: unweighted average recall;
@@ -60,7 +78,10 @@ from __future__ import annotations
 
 import functools
 import json
+import numbers
+import zlib
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -78,13 +99,68 @@ from affectflow.models.rnn_net import (
 )
 
 _OPTIMIZERS = ("sgd", "adam")
+_CONTEXTS = ("sequence", "none", "shuffled")
 
 
 #: Constructor parameters in the order model files store them (files stay byte-identical).
 _PARAMS: tuple[str, ...] = (
     "bidirectional", "hidden", "noise_sigma", "optimizer", "lr", "momentum", "max_epochs",
-    "patience", "n_init", "monitor", "seed", "device", "num_threads",
+    "patience", "n_init", "monitor", "seed", "device", "num_threads", "context", "batch_size",
 )
+#: Parameters added after model files were first written, with the value that files without
+#: them mean (the constructor's default, which ``load`` then gets). :meth:`RNNClassifier.save`
+#: writes them only when they differ from it, so a model trained as before saves to the same
+#: file as before (``tests/data/models``).
+_LATER_PARAMS: dict[str, Any] = {"context": "sequence", "batch_size": 1}
+
+
+@dataclass(frozen=True)
+class _ContextView:
+    """What of the conversation the network sees (``context``): the sequences it is given,
+    each a (caller's sequence, its utterance indices in the order the network reads them).
+
+    :meth:`take` applies the view to per-sequence arrays (features and labels alike);
+    :meth:`restore` maps the network's per-sequence outputs back to the caller's sequences,
+    lengths and utterance order. ``"sequence"`` is the identity.
+    """
+
+    pieces: tuple[tuple[int, np.ndarray], ...]
+    lengths: tuple[int, ...]
+
+    @classmethod
+    def of(cls, seqs: Sequence[np.ndarray], context: str, seed: int) -> _ContextView:
+        """The view of ``seqs`` (float64 arrays) for ``context``.
+
+        ``"shuffled"`` permutes a sequence ``x`` with ``default_rng([seed, crc32(x)])``, a
+        function of the estimator's seed and of the sequence's content only.
+        """
+        pieces: list[tuple[int, np.ndarray]] = []
+        for k, x in enumerate(seqs):
+            n = len(x)
+            if context == "sequence":
+                pieces.append((k, np.arange(n)))
+            elif context == "none":
+                pieces.extend((k, np.array([t])) for t in range(n))
+            elif context == "shuffled":
+                crc = zlib.crc32(np.ascontiguousarray(x, dtype=np.float64).tobytes())
+                pieces.append((k, np.random.default_rng([seed, crc]).permutation(n)))
+            else:
+                raise ValueError(f"context must be one of {_CONTEXTS}, got {context!r}")
+        return cls(tuple(pieces), tuple(len(x) for x in seqs))
+
+    def take(self, arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """The sequences the network sees, cut from ``arrays`` (one per caller's sequence)."""
+        return [np.asarray(arrays[k])[idx] for k, idx in self.pieces]
+
+    def restore(self, outputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Per-utterance ``outputs`` of the network's sequences, in the caller's layout."""
+        if not outputs:
+            return [np.zeros((n, 0)) for n in self.lengths]
+        rest = outputs[0].shape[1:]
+        out = [np.empty((n, *rest), dtype=outputs[0].dtype) for n in self.lengths]
+        for (k, idx), o in zip(self.pieces, outputs, strict=True):
+            out[k][idx] = o
+        return out
 
 
 class RNNClassifier(BaseEstimator):
@@ -113,6 +189,8 @@ class RNNClassifier(BaseEstimator):
         seed: int = 0,
         device: str = "cpu",
         num_threads: int | None = 1,
+        context: str = "sequence",
+        batch_size: int = 1,
     ) -> None:
         self.bidirectional = bidirectional
         self.hidden = hidden
@@ -127,13 +205,16 @@ class RNNClassifier(BaseEstimator):
         self.seed = seed
         self.device = device
         self.num_threads = num_threads
+        self.context = context
+        self.batch_size = batch_size
 
     @classmethod
-    def from_config(cls, settings: Mapping[str, Any], seed: int,
-                    bidirectional: bool) -> RNNClassifier:
+    def from_config(cls, settings: Mapping[str, Any], seed: int, bidirectional: bool,
+                    **fixed: Any) -> RNNClassifier:
         """The estimator of config block ``models.lstm`` / ``models.blstm`` and
-        ``models.seed``."""
-        return cls(bidirectional=bidirectional, seed=seed, **settings)
+        ``models.seed``; ``fixed``: what the classifier fixes on top (``context`` of the
+        BLSTM's ablations, :mod:`affectflow.registry`)."""
+        return cls(bidirectional=bidirectional, seed=seed, **settings, **fixed)
 
     # ----------------------------------------------------------------------------- helpers
     def _resolve_device(self) -> torch.device:
@@ -154,6 +235,11 @@ class RNNClassifier(BaseEstimator):
             raise ValueError(f"monitor must be one of {tuple(_MONITORS)}, got {self.monitor!r}")
         if self.hidden < 1 or self.n_init < 1 or self.max_epochs < 1 or self.patience < 1:
             raise ValueError("hidden, n_init, max_epochs and patience must be >= 1")
+        if self.context not in _CONTEXTS:
+            raise ValueError(f"context must be one of {_CONTEXTS}, got {self.context!r}")
+        if (not isinstance(self.batch_size, numbers.Integral)
+                or isinstance(self.batch_size, bool) or self.batch_size < 1):
+            raise ValueError(f"batch_size must be an integer >= 1, got {self.batch_size!r}")
 
     def _encode(self, labels: Sequence[np.ndarray], seqs: Sequence[np.ndarray],
                 what: str) -> list[np.ndarray]:
@@ -182,6 +268,10 @@ class RNNClassifier(BaseEstimator):
                 raise ValueError(f"{what}[{k}]: NaN or infinite features")
             out.append(x)
         return out
+
+    def _view(self, seqs: Sequence[np.ndarray]) -> _ContextView:
+        """The sequences the network sees of ``seqs`` (see ``context``)."""
+        return _ContextView.of(seqs, self.context, self.seed)
 
     def _to_tensors(self, seqs: Sequence[np.ndarray], dev: torch.device) -> list[torch.Tensor]:
         return [
@@ -231,9 +321,14 @@ class RNNClassifier(BaseEstimator):
         self.scale_ = np.where(std > 0, std, 1.0)
         dev = self._resolve_device()
         self.device_ = str(dev)
-        xs = self._to_tensors(seqs, dev)
-        ts = [torch.as_tensor(y, device=dev) for y in ys]
-        vxs = self._to_tensors(valid_seqs, dev) if has_valid else []
+        view = self._view(seqs)
+        xs = self._to_tensors(view.take(seqs), dev)
+        ts = [torch.as_tensor(y, device=dev) for y in view.take(ys)]
+        vxs: list[torch.Tensor] = []
+        if has_valid:
+            valid_view = self._view(valid_seqs)
+            vxs = self._to_tensors(valid_view.take(valid_seqs), dev)
+            valid_ys = valid_view.take(valid_ys)
 
         # without validation data the initialisations compete on their final training loss
         sign = _MONITORS[self.monitor] if has_valid else -1.0
@@ -268,19 +363,21 @@ class RNNClassifier(BaseEstimator):
             functools.partial(self._new_net, d), xs, ts, vxs, vys, dev, torch_seed, np_seed,
             has_valid, optimizer=self.optimizer, lr=self.lr, momentum=self.momentum,
             noise_sigma=self.noise_sigma, max_epochs=self.max_epochs, patience=self.patience,
-            monitor=self.monitor,
+            monitor=self.monitor, batch_size=int(self.batch_size),
         )
 
     # ---------------------------------------------------------------------------- predict
     def predict_proba(self, seqs: Sequence[np.ndarray]) -> list[np.ndarray]:
-        """Softmax outputs per sequence: a list of (n_utts x n_classes) arrays."""
+        """Softmax outputs per sequence: a list of (n_utts x n_classes) arrays, in the order of
+        ``seqs`` and of their utterances (whatever order ``context`` showed the network)."""
         seqs = self._check_seqs(seqs, "seqs", self.n_features_in_)
         dev = next(self.net_.parameters()).device
-        xs = self._to_tensors(seqs, dev)
+        view = self._view(seqs)
+        xs = self._to_tensors(view.take(seqs), dev)
         self.net_.eval()
         with _torch_settings(False, self.num_threads):
             logps = _forward_all(self.net_, xs)
-        return [lp.exp().cpu().double().numpy() for lp in logps]
+        return view.restore([lp.exp().cpu().double().numpy() for lp in logps])
 
     def predict(self, seqs: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Most probable class of every utterance, per sequence."""
@@ -304,7 +401,9 @@ class RNNClassifier(BaseEstimator):
         """
         meta = {
             "kind": "RNNClassifier",
-            "params": {name: getattr(self, name) for name in _PARAMS},
+            "params": {name: getattr(self, name) for name in _PARAMS
+                       if name not in _LATER_PARAMS
+                       or getattr(self, name) != _LATER_PARAMS[name]},
             "classes": self.classes_.tolist(),
             "n_features_in": self.n_features_in_,
             "history": self.history_,

@@ -101,13 +101,36 @@ def _evaluate(net: _Net, xs: list[torch.Tensor], ys: list[np.ndarray]) -> dict:
     }
 
 
+def _batch_loss(net: _Net, loss_fn: nn.CrossEntropyLoss, xs: list[torch.Tensor],
+                ts: list[torch.Tensor]) -> torch.Tensor:
+    """Cross-entropy (``loss_fn`` sums) over the real utterances of the sequences ``xs``,
+    divided by the number of sequences: for one sequence its summed loss, the paper's.
+
+    One sequence runs unpadded (the online schedule's computation, bit for bit); several are
+    zero-padded into one (batch, T_max, d) tensor and run packed with their lengths, so each
+    direction of a BLSTM runs over a sequence's real utterances only (the backward one starts
+    at its real end) and padding enters neither the recurrence nor the loss.
+    """
+    if len(xs) == 1:
+        return loss_fn(net(xs[0].unsqueeze(0))[0], ts[0])
+    lengths = torch.tensor([len(x) for x in xs])
+    logits = net(nn.utils.rnn.pad_sequence(xs, batch_first=True), lengths)
+    real = torch.cat([logits[i, : len(x)] for i, x in enumerate(xs)])
+    return loss_fn(real, torch.cat(ts)) / len(xs)
+
+
 def _train_one(
     new_net: Callable[[torch.device], _Net], xs: list[torch.Tensor], ts: list[torch.Tensor],
     vxs: list[torch.Tensor], vys: list[np.ndarray], dev: torch.device, torch_seed: int,
     np_seed: int, has_valid: bool, *, optimizer: str, lr: float, momentum: float,
-    noise_sigma: float, max_epochs: int, patience: int, monitor: str,
+    noise_sigma: float, max_epochs: int, patience: int, monitor: str, batch_size: int = 1,
 ) -> tuple[dict, list[dict], int, float]:
-    """Train one initialisation; returns (best state, history, best epoch, score)."""
+    """Train one initialisation; returns (best state, history, best epoch, score).
+
+    Every epoch shuffles the sequences and makes one update per ``batch_size`` consecutive
+    ones of the shuffle (:func:`_batch_loss`; the last group may be smaller); ``train_loss``
+    is the epoch's mean summed-per-sequence loss whatever the batch size.
+    """
     gen = torch.Generator(device="cpu").manual_seed(torch_seed)
     noise_gen = torch.Generator(device=dev).manual_seed(torch_seed + 1)
     rng = np.random.default_rng(np_seed)
@@ -129,17 +152,21 @@ def _train_one(
     for epoch in range(1, max_epochs + 1):
         net.train()
         total = 0.0
-        for s in rng.permutation(len(xs)):
-            x = xs[s]
-            if noise_sigma > 0:
-                noise = torch.randn(x.shape, generator=noise_gen, device=dev)
-                x = x + noise_sigma * noise
-            logits = net(x.unsqueeze(0))[0]
-            loss = loss_fn(logits, ts[s])
+        order = rng.permutation(len(xs))
+        for start in range(0, len(order), batch_size):
+            group = order[start:start + batch_size]
+            batch = []
+            for s in group:  # noise per real utterance, in the order of the shuffle
+                x = xs[s]
+                if noise_sigma > 0:
+                    noise = torch.randn(x.shape, generator=noise_gen, device=dev)
+                    x = x + noise_sigma * noise
+                batch.append(x)
+            loss = _batch_loss(net, loss_fn, batch, [ts[s] for s in group])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            total += float(loss.detach())
+            total += float(loss.detach()) * len(group)  # back to the sum over sequences
         record: dict[str, float] = {"epoch": epoch, "train_loss": total / len(xs)}
         net.eval()
         history.append(record)

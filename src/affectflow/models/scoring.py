@@ -1,7 +1,7 @@
 """One way to make, load and score a model of any family, from its registry record.
 
 Every estimator is a scikit-learn ``BaseEstimator`` with three more members: a classmethod
-``from_config(settings, seed, **family.fixed_params)`` (the estimator of the family's config
+``from_config(settings, seed, **classifier.estimator_params)`` (the estimator of the family's config
 block), ``load(path, device=None)`` and ``class_scores(inputs, n_classes)``: one row of class
 scores per utterance, columns ``0 .. n_classes - 1``. What ``inputs`` is comes from the
 registry (:attr:`affectflow.registry.Family.reads`): a matrix with one row per utterance
@@ -28,10 +28,11 @@ def estimator_class(family: str) -> type:
     return getattr(importlib.import_module(module), name)
 
 
-def new_estimator(family: str, settings: Mapping[str, Any], seed: int) -> Any:
-    """An unfitted estimator of ``family`` from its config block and the models' seed."""
-    fixed = registry.family(family).fixed_params
-    return estimator_class(family).from_config(settings, seed, **fixed)
+def new_estimator(classifier: str, settings: Mapping[str, Any], seed: int) -> Any:
+    """An unfitted estimator of ``classifier`` from its family's config block, the models'
+    seed and the arguments its family and the classifier fix (the registry's)."""
+    record = registry.classifier(classifier)
+    return estimator_class(record.family).from_config(settings, seed, **record.estimator_params)
 
 
 def load_model(family: str, path: str | Path, device: str | None = None) -> Any:

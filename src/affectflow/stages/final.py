@@ -48,14 +48,15 @@ def train_final(
     (:mod:`affectflow.bundle`); the fold recipe with no test speaker."""
     from affectflow import bundle
 
-    family, _ = bundle.parse_classifier(classifier)
+    bundle.parse_classifier(classifier)  # a bundle classifier, or ValueError
     tables = FoldTables.read(inputs["functionals"], inputs["labels"])
     rows, X, features = functional_sets(tables, inputs["cfs"], task)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     io.write_json(tables.imputer.subset(features).to_json(), out / bundle.IMPUTER_FILE)
-    fitted = fit_model(family, rows, X, task, settings, seed)
+    fitted = fit_model(classifier, rows, X, task, settings, seed)
     logger.info(f"{classifier} {task}: {fitted.summary()}")
-    fitted.model.save(out / registry.family(family).model_file)
+    fitted.warn_if_capped(f"{classifier} {task} (final model)")
+    fitted.model.save(out / registry.classifier(classifier).model_file)
     bundle.write_bundle(out, inputs, task, classifier, context)
     logger.info(f"bundle {out}: {len(rows['train']) + len(rows['validation'])} training utterances")

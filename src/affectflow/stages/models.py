@@ -47,17 +47,18 @@ def _functional_tasks(
 def train_models(
     inputs: Mapping[str, Any],
     tasks: Sequence[str],
-    family: str,
+    classifier: str,
     outputs: Mapping[str, Sequence[str]],
     settings: Mapping[str, Any],
     seed: int,
 ) -> None:
-    """One model of ``family`` (a family that reads functional ``rows`` or ``sequences``: SVM,
-    (B)LSTM) per task on the fold's CFS-selected functionals (``inputs["cfs"]`` parallel to
-    ``tasks``); the validation speaker trains or stops training as the registry says."""
-    name = registry.family(family).display
+    """One model of ``classifier`` (of a family that reads functional ``rows`` or
+    ``sequences``: SVM, (B)LSTM) per task on the fold's CFS-selected functionals
+    (``inputs["cfs"]`` parallel to ``tasks``); the validation speaker trains or stops training
+    as the registry says. ``settings``: the family's config block."""
+    name = registry.classifier(classifier).display
     for task, out, rows, X in _functional_tasks(inputs, tasks, outputs):
-        fitted = fit_model(family, rows, X, task, settings, seed)
+        fitted = fit_model(classifier, rows, X, task, settings, seed)
         fitted.model.save(out["model"])
         proba = class_scores(fitted.model, fitted.inputs["test"], labels.n_classes(task))
         write_predictions(
@@ -65,9 +66,11 @@ def train_models(
             out["predictions"],
             fitted.train_ids,
             fitted.validation_ids,
+            training=fitted.training_metadata(),
         )
         logger.info(f"{name} {task}: {fitted.summary()}, "
                     f"{len(fitted.rows['test'])} test utterances")
+        fitted.warn_if_capped(f"{name} {task}")
 
 
 def hmm_features(

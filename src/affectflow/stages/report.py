@@ -21,14 +21,18 @@ def aggregate_metrics(
     keys: Sequence[Sequence[str]],
     out_path: str | Path,
 ) -> None:
-    """Accuracy, UAR, UAP, F1, weighted F1 and confusion of every (task, classifier, fold);
-    ``keys``: the (task, classifier, fold) of each predictions file, parallel to the paths."""
+    """Accuracy, UAR, UAP, F1, weighted F1 and confusion of every (task, classifier, fold),
+    and whether its training reached ``max_epochs`` without early stopping (``capped``, from the
+    predictions' metadata); ``keys``: the (task, classifier, fold) of each predictions file,
+    parallel to the paths."""
     from affectflow.evaluation.metrics import per_fold_table, prediction_metrics
 
     records = []
     for path, (task, classifier, fold) in zip(prediction_paths, keys, strict=True):
         metrics = prediction_metrics(pd.read_parquet(path), labels.n_classes(task))
-        records.append({"task": task, "classifier": classifier, "fold": fold, **metrics})
+        capped = bool(io.read_parquet_metadata(path).get("reached_max_epochs", False))
+        records.append({"task": task, "classifier": classifier, "fold": fold, **metrics,
+                        "capped": capped})
     table = per_fold_table(records)
     io.write_parquet(table, out_path)
     logger.info(f"metrics of {len(table)} (task, classifier, fold) combinations")
@@ -68,8 +72,10 @@ def make_table1(
 def make_tables(
     per_fold_path: str | Path, outputs: Mapping[str, str], note: str, synthetic: bool
 ) -> None:
-    """Tables 2 and 3 (mean ± std over folds, the paper's values beside) and significance."""
+    """Tables 2 and 3 (mean ± std over folds, the paper's values beside), significance, and
+    Table 4 (the context gain: :mod:`affectflow.evaluation.context`)."""
     from affectflow.evaluation import tables
+    from affectflow.evaluation.context import table4
     from affectflow.evaluation.metrics import summary_table
     from affectflow.evaluation.significance import significance_table
 
@@ -92,7 +98,16 @@ def make_tables(
         "Table 3: three, four and five clusters in emotional space (%), mean ± std over folds",
         note, corpus=corpus,
     )
-    logger.info(f"tables 2 and 3 from {len(per_fold)} fold results")
+    t4 = table4(per_fold)
+    if t4.empty:
+        t4.attrs["legend"] = ("No context ablation in this run: configure blstm_vf_noctx (and "
+                              "blstm_vf or lstm_vf) for a task under config `tasks`.")
+    tables.write_table(
+        t4, outputs["table4"], outputs["table4_md"],
+        "Table 4: what conversational context adds (%), mean ± std over folds",
+        note, corpus=corpus,
+    )
+    logger.info(f"tables 2, 3 and 4 from {len(per_fold)} fold results")
 
 
 def make_figures(
