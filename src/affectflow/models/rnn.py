@@ -79,9 +79,7 @@ from __future__ import annotations
 import functools
 import json
 import numbers
-import zlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +88,7 @@ import torch
 from sklearn.base import BaseEstimator
 
 from affectflow.io import atomic_path
+from affectflow.models.rnn_context import _CONTEXTS, _ContextView
 from affectflow.models.rnn_net import (
     _MONITORS,
     _forward_all,
@@ -99,7 +98,6 @@ from affectflow.models.rnn_net import (
 )
 
 _OPTIMIZERS = ("sgd", "adam")
-_CONTEXTS = ("sequence", "none", "shuffled")
 
 
 #: Constructor parameters in the order model files store them (files stay byte-identical).
@@ -112,55 +110,6 @@ _PARAMS: tuple[str, ...] = (
 #: writes them only when they differ from it, so a model trained as before saves to the same
 #: file as before (``tests/data/models``).
 _LATER_PARAMS: dict[str, Any] = {"context": "sequence", "batch_size": 1}
-
-
-@dataclass(frozen=True)
-class _ContextView:
-    """What of the conversation the network sees (``context``): the sequences it is given,
-    each a (caller's sequence, its utterance indices in the order the network reads them).
-
-    :meth:`take` applies the view to per-sequence arrays (features and labels alike);
-    :meth:`restore` maps the network's per-sequence outputs back to the caller's sequences,
-    lengths and utterance order. ``"sequence"`` is the identity.
-    """
-
-    pieces: tuple[tuple[int, np.ndarray], ...]
-    lengths: tuple[int, ...]
-
-    @classmethod
-    def of(cls, seqs: Sequence[np.ndarray], context: str, seed: int) -> _ContextView:
-        """The view of ``seqs`` (float64 arrays) for ``context``.
-
-        ``"shuffled"`` permutes a sequence ``x`` with ``default_rng([seed, crc32(x)])``, a
-        function of the estimator's seed and of the sequence's content only.
-        """
-        pieces: list[tuple[int, np.ndarray]] = []
-        for k, x in enumerate(seqs):
-            n = len(x)
-            if context == "sequence":
-                pieces.append((k, np.arange(n)))
-            elif context == "none":
-                pieces.extend((k, np.array([t])) for t in range(n))
-            elif context == "shuffled":
-                crc = zlib.crc32(np.ascontiguousarray(x, dtype=np.float64).tobytes())
-                pieces.append((k, np.random.default_rng([seed, crc]).permutation(n)))
-            else:
-                raise ValueError(f"context must be one of {_CONTEXTS}, got {context!r}")
-        return cls(tuple(pieces), tuple(len(x) for x in seqs))
-
-    def take(self, arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
-        """The sequences the network sees, cut from ``arrays`` (one per caller's sequence)."""
-        return [np.asarray(arrays[k])[idx] for k, idx in self.pieces]
-
-    def restore(self, outputs: Sequence[np.ndarray]) -> list[np.ndarray]:
-        """Per-utterance ``outputs`` of the network's sequences, in the caller's layout."""
-        if not outputs:
-            return [np.zeros((n, 0)) for n in self.lengths]
-        rest = outputs[0].shape[1:]
-        out = [np.empty((n, *rest), dtype=outputs[0].dtype) for n in self.lengths]
-        for (k, idx), o in zip(self.pieces, outputs, strict=True):
-            out[k][idx] = o
-        return out
 
 
 class RNNClassifier(BaseEstimator):
