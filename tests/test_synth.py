@@ -128,7 +128,7 @@ def test_wavs_are_16k_mono_16bit_of_the_block_duration(out: Path, truth: pd.Data
 
 def test_mocap_files_have_header_and_120fps_rows(out: Path, truth: pd.DataFrame) -> None:
     root = out / layout.ROOT_NAME
-    n_nan = 0
+    n_nan = no_origin = 0
     for row in truth.itertuples():
         path = layout.mocap_path(root, row.session, row.dialog, row.utt_id)
         lines = path.read_text().split("\n")
@@ -142,9 +142,13 @@ def test_mocap_files_have_header_and_120fps_rows(out: Path, truth: pd.DataFrame)
         assert frames == list(range(frames[0], frames[0] + len(rows)))
         values = np.array([[float(x) for x in r[2:]] for r in rows])
         n_nan += int(np.isnan(values).sum())
-        tnose = layout.MARKER_NAMES.index("TNOSE")
-        assert np.all(np.abs(np.nanmean(values[:, 3 * tnose : 3 * tnose + 3], axis=0)) < 5)
+        tnose = values[:, 3 * layout.MARKER_NAMES.index("TNOSE") :][:, :3]
+        if np.isnan(tnose).all():  # an occlusion covered the nose for the whole utterance
+            no_origin += 1
+            continue
+        assert np.all(np.abs(np.nanmean(tnose, axis=0)) < 5)
     assert n_nan > 0  # marker gaps occur
+    assert no_origin <= 0.05 * len(truth)
 
 
 # --- ground truth and EmoEvaluation ----------------------------------------------------------

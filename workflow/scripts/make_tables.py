@@ -1,4 +1,4 @@
-"""Rule make_tables: the paper's Tables 2 and 3 for this run, significance, and Table 4 (context)."""
+"""Rule make_tables: the paper's Tables 2 and 3 for this run, significance, Table 4 (context)."""
 
 from affectflow.logs import job_log
 from affectflow.stages import report

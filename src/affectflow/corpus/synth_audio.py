@@ -8,6 +8,14 @@ speaker's latent emotion: activation drives pitch level and range, loudness, spe
 spectral tilt strongly; valence shifts pitch and tilt only slightly. Each speaker has their own
 base pitch, vocal-tract length (formant scaling), rate, tilt and level.
 
+How strongly the emotion shows varies: every speaker has a vocal expressivity (log-normal gain
+on the emotional deviation of all prosodic parameters) and so does every utterance
+(:func:`utterance_gain`, drawn by the caller); on top, pitch, loudness, rate and tilt vary per
+utterance for reasons unrelated to emotion (sentence type, emphasis, distance to the
+microphone). One utterance therefore tells only approximately how activated its speaker is.
+:class:`Speech` also returns the syllable timing and vowels, which drive the lips of the face
+model.
+
 Everything is vectorised over samples; the only Python loop runs over syllables (formant
 filtering with carried filter state), a few per second of audio.
 """
@@ -42,6 +50,22 @@ VOWEL_FORMANTS = np.array(
 _BANDWIDTHS = np.array([80.0, 110.0, 170.0, 260.0])
 _NOISE_FLOOR = 10 ** (-66 / 20)  # background noise (full scale) so silence is never digital 0
 
+# Emotional cues: slope per unit of a = (A - 3) / 2 and of v = (V - 3) / 2.
+F0_SLOPE_ST = (4.5, 0.5)  # pitch level shift (semitones)
+LEVEL_SLOPE_DB = (8.0, 1.0)  # speech level (dB)
+RATE_SLOPE_LOG2 = (0.3, 0.04)  # speaking rate (octaves)
+TILT_SLOPE = (0.45, 0.05)  # pre-emphasis coefficient (spectral tilt)
+# Expressivity: log-normal gains on (a, v) (log sd), per speaker and per utterance.
+SPEAKER_EXPRESSIVITY_SD = 0.25
+UTTERANCE_EXPRESSIVITY_SD = 0.35
+#: The scaled deviations saturate softly at this value (a voice has a finite range).
+EMOTION_LIMIT = 1.6
+# Per-utterance variation unrelated to emotion (sd; the rate factor is uniform +-RATE_JITTER).
+F0_JITTER_ST = 0.8
+LEVEL_JITTER_DB = 1.5
+RATE_JITTER = 0.08
+TILT_JITTER = 0.05
+
 
 @dataclass(frozen=True)
 class Voice:
@@ -54,14 +78,23 @@ class Voice:
     level_db: float  # speech RMS level (dBFS) at neutral activation
     jitter: float  # relative period jitter
     breathiness: float  # aspiration noise relative to the pulse train
+    expressivity: float = 1.0  # gain on the emotional deviation of every prosodic parameter
 
 
 @dataclass(frozen=True)
 class Speech:
-    """A synthesised utterance: 16-bit samples and its amplitude envelope."""
+    """A synthesised utterance: 16-bit samples, amplitude envelope and articulation tracks.
+
+    The tracks are at ENVELOPE_RATE: ``vowel`` is the index into VOWEL_FORMANTS of the
+    syllable being spoken (-1 in silence and pauses), ``fricative`` marks unvoiced onsets and
+    ``syllable_start`` the first envelope sample of every spoken syllable.
+    """
 
     samples: np.ndarray  # int16, SAMPLE_RATE
     envelope: np.ndarray  # float, ENVELOPE_RATE, about 0 (silence) .. 1.5 (loud syllable)
+    vowel: np.ndarray  # int8, ENVELOPE_RATE
+    fricative: np.ndarray  # bool, ENVELOPE_RATE
+    syllable_start: np.ndarray  # bool, ENVELOPE_RATE
 
 
 def make_voice(rng: np.random.Generator, gender: str) -> Voice:
@@ -75,7 +108,13 @@ def make_voice(rng: np.random.Generator, gender: str) -> Voice:
         level_db=float(rng.normal(-28.0, 1.5)),
         jitter=float(rng.uniform(0.005, 0.015)),
         breathiness=float(rng.uniform(0.02, 0.08) * (1.5 if female else 1.0)),
+        expressivity=float(np.exp(rng.normal(0.0, SPEAKER_EXPRESSIVITY_SD))),
     )
+
+
+def utterance_gain(rng: np.random.Generator) -> float:
+    """How strongly one utterance's voice shows the emotion (log-normal, median 1)."""
+    return float(np.exp(rng.normal(0.0, UTTERANCE_EXPRESSIVITY_SD)))
 
 
 def synthesize(
@@ -85,12 +124,18 @@ def synthesize(
     activation: float,
     n_samples: int,
     edge_silence: tuple[float, float] = (0.06, 0.18),
+    gain: float = 1.0,
 ) -> Speech:
     """Synthesise ``n_samples`` of speech with brief silence at both edges.
 
-    ``valence`` and ``activation`` are latent values on the 1..5 rating scale.
+    ``valence`` and ``activation`` are latent values on the 1..5 rating scale; their deviations
+    from 3 (halved) are scaled by the speaker's expressivity times ``gain`` (the utterance's, see
+    :func:`utterance_gain`) and saturate softly at +-EMOTION_LIMIT before they shape the
+    prosody.
     """
-    a, v = (activation - 3.0) / 2.0, (valence - 3.0) / 2.0
+    scale = voice.expressivity * gain
+    a, v = (float(EMOTION_LIMIT * np.tanh(scale * (x - 3.0) / 2.0 / EMOTION_LIMIT))
+            for x in (activation, valence))
     lead, trail = (
         int(min(rng.uniform(*edge_silence), 0.12 * n_samples / SAMPLE_RATE) * SAMPLE_RATE)
         for _ in range(2)
@@ -106,8 +151,27 @@ def synthesize(
     speech[lead : lead + n_speech] = voiced + 2.0 * fric
     envelope = np.zeros(n_samples)
     envelope[lead : lead + n_speech] = env_v + env_u
-    samples = _to_pcm(rng, speech, envelope, voice.level_db + 8.0 * a + 1.0 * v)
-    return Speech(samples=samples, envelope=envelope[::_DECIM].copy())
+    level = (voice.level_db + LEVEL_SLOPE_DB[0] * a + LEVEL_SLOPE_DB[1] * v
+             + rng.normal(0.0, LEVEL_JITTER_DB))
+    samples = _to_pcm(rng, speech, envelope, level)
+    vowel, fricative, first = _articulation(syl, lead, n_speech, n_samples)
+    return Speech(samples=samples, envelope=envelope[::_DECIM].copy(), vowel=vowel,
+                  fricative=fricative, syllable_start=first)
+
+
+def _articulation(
+    syl: _Syllables, lead: int, n_speech: int, n_samples: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Vowel, fricative-onset and syllable-start tracks at ENVELOPE_RATE (see :class:`Speech`)."""
+    t = np.arange(0, n_samples, _DECIM) - lead  # sample within the speech part
+    inside = (t >= 0) & (t < n_speech)
+    seg = np.searchsorted(syl.start, np.clip(t, 0, n_speech - 1), side="right") - 1
+    spoken = inside & (syl.amp[seg] > 0)
+    vowel = np.where(spoken, syl.vowel[seg], -1).astype(np.int8)
+    u = (t - syl.start[seg]) / syl.length[seg]
+    fricative = spoken & (u < syl.onset[seg])
+    continues = np.concatenate([[False], spoken[:-1] & (seg[1:] == seg[:-1])])
+    return vowel, fricative, spoken & ~continues
 
 
 @dataclass(frozen=True)
@@ -123,7 +187,8 @@ def _syllables(
     rng: np.random.Generator, voice: Voice, a: float, v: float, n: int
 ) -> _Syllables:
     """Segment ``n`` samples into syllables and short pauses (faster when activated)."""
-    rate = voice.rate * 2 ** (0.3 * a + 0.04 * v) * rng.uniform(0.92, 1.08)
+    rate = (voice.rate * 2 ** (RATE_SLOPE_LOG2[0] * a + RATE_SLOPE_LOG2[1] * v)
+            * rng.uniform(1.0 - RATE_JITTER, 1.0 + RATE_JITTER))
     mean_len = SAMPLE_RATE / rate
     k = int(np.ceil(n / mean_len * 1.6)) + 2
     lengths = rng.gamma(8.0, mean_len / 8.0, k)
@@ -162,8 +227,8 @@ def _f0_contour(
     rng: np.random.Generator, voice: Voice, syl: _Syllables, a: float, v: float, n: int
 ) -> np.ndarray:
     """F0 per sample: level and range rise with activation (strongly) and valence (weakly)."""
-    shift_st = 4.5 * a + 0.5 * v + rng.normal(0.0, 0.25)
-    range_st = 2.0 * 2 ** (1.0 * a) + 0.3 * v
+    shift_st = F0_SLOPE_ST[0] * a + F0_SLOPE_ST[1] * v + rng.normal(0.0, F0_JITTER_ST)
+    range_st = max(2.0 * 2 ** (1.0 * a) + 0.3 * v, 0.2)
     centres = syl.start + syl.length / 2.0
     accents = rng.normal(0.0, 0.35 * range_st, len(centres))
     declination = -rng.uniform(1.0, 3.0) * centres / n
@@ -186,7 +251,8 @@ def _glottal_source(
     pulses = np.zeros(len(f0))
     shimmer = 1.0 + rng.normal(0.0, 0.05, len(pos))
     np.add.at(pulses, pos, env_v[pos] * shimmer)
-    c = float(np.clip(0.35 + 0.45 * a + 0.05 * v + voice.tilt, 0.0, 0.95))
+    c = 0.35 + TILT_SLOPE[0] * a + TILT_SLOPE[1] * v + voice.tilt + rng.normal(0.0, TILT_JITTER)
+    c = float(np.clip(c, 0.0, 0.95))
     rg = 0.97
     b = np.polymul([1.0, -1.0], [1.0, -c])
     glottal = lfilter(b, [1.0, -2 * rg, rg * rg], pulses)

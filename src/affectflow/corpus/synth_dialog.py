@@ -17,9 +17,16 @@ from pathlib import Path
 import numpy as np
 
 from affectflow.corpus import layout
-from affectflow.corpus.synth_audio import ENVELOPE_RATE, Voice, make_voice, synthesize
+from affectflow.corpus.synth_audio import (
+    ENVELOPE_RATE,
+    Voice,
+    make_voice,
+    synthesize,
+    utterance_gain,
+)
 from affectflow.corpus.synth_emotion import (
     Annotation,
+    DialogEmotion,
     annotate,
     dialog_emotion,
     format_block,
@@ -30,8 +37,10 @@ from affectflow.corpus.synth_face import (
     add_gaps,
     face_frames,
     format_mocap,
-    listening_mouth,
+    listening_motion,
     make_face,
+    speech_motion,
+    utterance_display,
 )
 
 EMO_HEADER = "% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]\n"
@@ -138,32 +147,55 @@ def _speaker_sequence(rng: np.random.Generator, n: int, style: Style) -> list[st
     return ["F" if i % 2 == 0 else "M" for i in range(n)]
 
 
-def generate_dialog(root: Path, seed: int, spec: DialogSpec, style: Style) -> list[dict]:
-    """Write every file of one dialog; return its ground-truth rows (one per utterance)."""
+@dataclass(frozen=True)
+class DialogLabels:
+    """A dialog's structure and annotation: what the labels depend on (no signals)."""
+
+    turns: list[Turn]
+    emotion: DialogEmotion
+    annotations: dict[str, Annotation]
+
+
+_COL = {"F": 0, "M": 1}
+
+
+def dialog_labels(seed: int, spec: DialogSpec, style: Style) -> DialogLabels:
+    """Timeline, latent emotion and annotation of a dialog, from the structure and annotation
+    streams only: the signal streams never influence them."""
     base = _STREAM_DIALOG + spec.index
     rng_struct = rng_for(seed, spec.session, base, 0)
     rng_ann = rng_for(seed, spec.session, base, 1)
-    rng_sig = rng_for(seed, spec.session, base, 2)
     turns = timeline(rng_struct, spec, style)
     scenario, scripted = scenario_of(spec.name)
     emotion = dialog_emotion(rng_struct, scenario, spec.n_turns, scripted)
     raters = make_raters(rng_for(seed, spec.session, _STREAM_RATERS))
-    wearer = spec.name[5]
-    col = {"F": 0, "M": 1}
     annotations: dict[str, Annotation] = {}
-    rows = []
     for turn in turns:
-        v = float(emotion.valence[turn.index, col[turn.gender]])
-        a = float(emotion.activation[turn.index, col[turn.gender]])
-        ann = annotate(rng_ann, raters, v, a, f"{turn.gender}{spec.session}")
-        annotations[turn.utt_id] = ann
+        v = float(emotion.valence[turn.index, _COL[turn.gender]])
+        a = float(emotion.activation[turn.index, _COL[turn.gender]])
+        annotations[turn.utt_id] = annotate(rng_ann, raters, v, a, f"{turn.gender}{spec.session}")
+    return DialogLabels(turns=turns, emotion=emotion, annotations=annotations)
+
+
+def generate_dialog(root: Path, seed: int, spec: DialogSpec, style: Style) -> list[dict]:
+    """Write every file of one dialog; return its ground-truth rows (one per utterance)."""
+    base = _STREAM_DIALOG + spec.index
+    rng_sig = rng_for(seed, spec.session, base, 2)
+    labels = dialog_labels(seed, spec, style)
+    emotion = labels.emotion
+    wearer = spec.name[5]
+    rows = []
+    for turn in labels.turns:
+        v = float(emotion.valence[turn.index, _COL[turn.gender]])
+        a = float(emotion.activation[turn.index, _COL[turn.gender]])
         wearer_state = (
-            float(emotion.valence[turn.index, col[wearer]]),
-            float(emotion.activation[turn.index, col[wearer]]),
+            float(emotion.valence[turn.index, _COL[wearer]]),
+            float(emotion.activation[turn.index, _COL[wearer]]),
         )
         _write_signals(root, rng_sig, seed, spec, style, turn, (v, a), wearer_state)
-        rows.append(_truth_row(spec, turn, wearer, ann, v, a))
-    _write_texts(root, spec, turns, annotations, rng_for(seed, spec.session, base, 3))
+        rows.append(_truth_row(spec, turn, wearer, labels.annotations[turn.utt_id], v, a))
+    _write_texts(root, spec, labels.turns, labels.annotations,
+                 rng_for(seed, spec.session, base, 3))
     return rows
 
 
@@ -181,19 +213,22 @@ def _write_signals(
     start, end = float(turn.start), float(turn.end)
     actor = speaker(seed, spec.session, turn.gender)
     n_samples = round((end - start) * layout.SAMPLE_RATE)
-    speech = synthesize(rng, actor.voice, state[0], state[1], n_samples, style.edge_silence)
+    speech = synthesize(rng, actor.voice, state[0], state[1], n_samples, style.edge_silence,
+                        gain=utterance_gain(rng))
     _write_wav(layout.wav_path(root, spec.session, spec.name, turn.utt_id), speech.samples)
     first = math.ceil(round(start * layout.MOCAP_FPS, 6))
     n_frames = max(math.ceil(round(end * layout.MOCAP_FPS, 6)) - first, 1)
     wearer = spec.name[5]
-    if turn.gender == wearer:
+    speaking = turn.gender == wearer
+    if speaking:
         t = (first + np.arange(n_frames)) / layout.MOCAP_FPS - start
-        env = np.interp(t * ENVELOPE_RATE, np.arange(len(speech.envelope)), speech.envelope)
-        mouth = 0.75 * (1.0 + 0.25 * (state[1] - 3.0) / 2.0) * np.clip(env, 0.0, 1.6)
+        motion = speech_motion(rng, t, ENVELOPE_RATE, speech.envelope, speech.vowel,
+                               speech.fricative, speech.syllable_start, state[1])
     else:
-        mouth = listening_mouth(rng, n_frames)
+        motion = listening_motion(rng, n_frames)
     face = speaker(seed, spec.session, wearer).face
-    coords = face_frames(rng, face, wearer_state[0], wearer_state[1], mouth)
+    coords = face_frames(rng, face, wearer_state[0], wearer_state[1], motion,
+                         utterance_display(rng), speaking)
     add_gaps(rng, coords, end - start)
     path = layout.mocap_path(root, spec.session, spec.name, turn.utt_id)
     path.parent.mkdir(parents=True, exist_ok=True)

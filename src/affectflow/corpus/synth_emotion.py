@@ -54,9 +54,17 @@ _CAT_VA = np.array([[c[2], c[3]] for c in CATEGORIES])
 _CAT_PRIOR = np.array([c[4] for c in CATEGORIES])
 
 N_EXTERNAL_RATERS = 6
-_RATER_NOISE = (0.55, 0.55, 0.6)  # sd of a rater's V, A, D reading of the latent state
+RATER_NOISE = (0.55, 0.55, 0.6)  # sd of a rater's V, A, D reading of the latent state
 _CATEGORY_NOISE = 0.2  # sd of a categorical rater's perception of (V, A)
 _CATEGORY_WIDTH = 0.35  # sd of the Gaussian similarity to a category prototype
+RATER_BIAS_SD = 0.2  # sd of a rater's personal bias per dimension
+N_RATERS_CHOICES, N_RATERS_P = (2, 3, 4), (0.6, 0.3, 0.1)  # dimensional raters per utterance
+# Latent state (valence, activation): sd of the per-dialog mood shift, of the impro end-mood
+# drift and of the per-dialog speaker offset; the coupled AR(1) deviation.
+MOOD_SHIFT_SD = (0.35, 0.25)
+IMPRO_DRIFT_SD = (0.2, 0.15)
+SPEAKER_OFFSET_SD = (0.2, 0.15)
+AR_PHI, AR_KAPPA, AR_INNOVATION = 0.9, 0.12, (0.22, 0.17)
 _COMMENTS = ("slightly", "not sure", "mixed", "sarcastic", "quiet", "hard to tell")
 _P_COMMENT = 0.08
 
@@ -70,7 +78,7 @@ class Raters:
 
 def make_raters(rng: np.random.Generator) -> Raters:
     """Draw a session's rater pool."""
-    return Raters(bias=rng.normal(0.0, 0.2, (N_EXTERNAL_RATERS, 3)))
+    return Raters(bias=rng.normal(0.0, RATER_BIAS_SD, (N_EXTERNAL_RATERS, 3)))
 
 
 @dataclass(frozen=True)
@@ -92,12 +100,13 @@ def dialog_emotion(
     """
     (v0, a0), (v1, a1) = SCENARIOS[scenario]
     if not scripted:
-        v1, a1 = v0 + rng.normal(0.0, 0.2), a0 + rng.normal(0.0, 0.15)
-    shift = rng.normal(0.0, [0.35, 0.25])
+        v1, a1 = v0 + rng.normal(0.0, IMPRO_DRIFT_SD[0]), a0 + rng.normal(0.0, IMPRO_DRIFT_SD[1])
+    shift = rng.normal(0.0, list(MOOD_SHIFT_SD))
     progress = np.linspace(0.0, 1.0, n_turns)[:, None]
     mood = np.array([v0, a0]) + shift + progress * (np.array([v1, a1]) - [v0, a0])
-    offset = rng.normal(0.0, [0.2, 0.15], (2, 2))  # (speaker, dim)
-    dev = _coupled_ar1(rng, n_turns, phi=0.9, kappa=0.12, innovation=np.array([0.22, 0.17]))
+    offset = rng.normal(0.0, list(SPEAKER_OFFSET_SD), (2, 2))  # (speaker, dim)
+    dev = _coupled_ar1(rng, n_turns, phi=AR_PHI, kappa=AR_KAPPA,
+                       innovation=np.array(AR_INNOVATION))
     state = np.clip(mood[:, None, :] + offset[None] + dev, 1.0, 5.0)  # (turn, speaker, dim)
     return DialogEmotion(valence=state[:, :, 0], activation=state[:, :, 1])
 
@@ -143,9 +152,9 @@ def annotate(
     """
     dominance = 3.0 + 0.6 * (activation - 3.0) - 0.2 * (valence - 3.0)
     latent = np.array([valence, activation, dominance])
-    n_attr = int(rng.choice([2, 3, 4], p=[0.6, 0.3, 0.1]))
+    n_attr = int(rng.choice(list(N_RATERS_CHOICES), p=list(N_RATERS_P)))
     attr_ids = np.sort(rng.choice(N_EXTERNAL_RATERS, n_attr, replace=False))
-    ratings = _integer_ratings(rng, latent + raters.bias[attr_ids], np.array(_RATER_NOISE))
+    ratings = _integer_ratings(rng, latent + raters.bias[attr_ids], np.array(RATER_NOISE))
     dom: list[int | None] = [int(d) for d in ratings[:, 2]]
     if rng.random() < 0.03:  # a rater left dominance empty (never all of them)
         dom[int(rng.integers(0, n_attr))] = None
@@ -162,7 +171,7 @@ def annotate(
     self_attr = self_cat = None
     if rng.random() < self_rate_prob:
         exaggerated = 3.0 + 1.3 * (latent - 3.0)
-        r = _integer_ratings(rng, exaggerated[None], np.array(_RATER_NOISE))[0]
+        r = _integer_ratings(rng, exaggerated[None], np.array(RATER_NOISE))[0]
         self_attr = (self_rater, int(r[0]), int(r[1]), int(r[2]), "")
         self_cat = (self_rater, _perceive_categories(rng, exaggerated[:2]), "")
     return Annotation(
