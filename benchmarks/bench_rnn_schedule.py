@@ -134,6 +134,8 @@ def main() -> None:
     parser.add_argument("--max-epochs", type=int, default=300)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--folds", type=int, default=None, help="first N folds only")
+    parser.add_argument("--only", nargs="*", default=None,
+                        help="candidates whose name contains one of these words")
     args = parser.parse_args()
 
     import yaml
@@ -144,12 +146,23 @@ def main() -> None:
     folds = sorted(p.name for p in (run / "results" / "folds").iterdir()
                    if p.name != "all" and (p / "functionals.parquet").exists())
     folds = folds[: args.folds] if args.folds else folds
+    candidates = {k: v for k, v in CANDIDATES.items()
+                  if not args.only or any(word in k for word in args.only)}
     cells = [(str(run), fold, task, clf, cand, {**base, **extra}, config["models"]["seed"])
-             for cand, extra in CANDIDATES.items() for task in TASKS
+             for cand, extra in candidates.items() for task in TASKS
              for clf in CLASSIFIERS for fold in folds]
     start = time.time()
-    with ProcessPoolExecutor(args.jobs) as pool:
-        records = list(pool.map(fit_cell, cells))
+    records = []
+    stream = Path(args.out).with_suffix(".jsonl")
+    with ProcessPoolExecutor(args.jobs) as pool, stream.open("w") as out:
+        # results are streamed (one JSON line per fit) so an interrupted study keeps them
+        for done, record in enumerate(pool.map(fit_cell, cells), start=1):
+            records.append(record)
+            out.write(json.dumps(record) + "\n")
+            out.flush()
+            print(f"[{done}/{len(cells)}] {record['candidate']} {record['task']} "
+                  f"{record['classifier']} {record['fold']}: best epoch {record['best_epoch']}"
+                  f", {record['cpu_s']:.0f} s", flush=True)
     df = pd.DataFrame(records)
     Path(args.out).write_text(report(df, base, str(run), time.time() - start, args.jobs))
     df.drop(columns="curve").to_csv(Path(args.out).with_suffix(".csv"), index=False)
