@@ -62,7 +62,9 @@ def test_every_rule_declares_threads_memory_and_runtime() -> None:
             body = match.group(2)
             name = match.group(1) or re.search(r'name:\s*(f?"[^"]+"|[\w.]+)', body).group(1)
             rules[name] = body
-    assert len(rules) > 20, sorted(rules)
+    # every rule file's rules, the three registry loops of models.smk among them
+    assert {"hmm.rule", "lm.rule", "clf.rule", "train_final", "extract_audio_lld"} <= set(rules)
+    assert len(rules) >= 20, sorted(rules)
     for name, body in rules.items():
         for key in ("threads:", "mem_mb=", "runtime="):
             assert key in body, f"rule {name} does not declare {key}"
