@@ -50,12 +50,13 @@ def face_columns() -> list[str]:
     return [f"LC7_z__{f}" for f in FUNCTIONALS]
 
 
-def test_empty_face_channel_gets_the_training_mean_of_each_functional() -> None:
+def test_empty_face_channel_gets_the_training_mean_of_each_functional(caplog) -> None:
     raw = fold_functionals()
     cols = face_columns()
     assert raw.set_index("utt_id").loc[[EMPTY_TRAIN, EMPTY_TEST], cols].isna().all().all()
-    messages: list[str] = []
-    tables = FoldTables.impute(raw, labels_frame(), messages.append)
+    with caplog.at_level("INFO", logger="affectflow"):
+        tables = FoldTables.impute(raw, labels_frame())
+    messages = caplog.messages
     filled = tables.functionals.set_index("utt_id")
     train_ids = [u for u, r in ROLES.items() if r != "test" and u != EMPTY_TRAIN]
     expected = raw.set_index("utt_id").loc[train_ids, cols].to_numpy(np.float64).mean(axis=0)
