@@ -297,7 +297,7 @@ def fold_artifacts(
     write_parquet(lab, workdir / "labels.parquet")
     cfs_paths = [workdir / f"cfs_{task}.json" for task in tasks]
     fold_stages.select_features(workdir / "functionals.parquet", workdir / "labels.parquet",
-                                  tasks, cfs_paths, MAX_STALE, lambda _: None)
+                                  tasks, cfs_paths, MAX_STALE)
     cfs = {task: read_json(path)["features"] for task, path in zip(tasks, cfs_paths, strict=True)}
     return FoldArtifacts(split, audio, face, normalizer, pfa, lab, clusters, table, cfs)
 
