@@ -69,7 +69,9 @@ def test_every_rule_has_a_script_of_its_own_name() -> None:
 
 def test_the_workflow_defines_exactly_these_rules(tmp_path: Path) -> None:
     """What Snakemake lists (every classifier configured) = the named rules + the registry's."""
-    workdir = make_workdir(tmp_path, tiny_config())
+    config = tiny_config()
+    config["tasks"]["valence3"] = list(registry.CLASSIFIERS)  # the opt-in ablations too
+    workdir = make_workdir(tmp_path, config)
     proc = subprocess.run(
         [str(SNAKEMAKE), "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--list-rules"],
         capture_output=True, text=True, check=True,

@@ -202,7 +202,8 @@ def final_bundles(config: dict, family: str) -> set[str]:
 #: A knob of each model family: the --config override, the jobs that read it (one per fold
 #: each), the cross-validation jobs downstream of them (per fold), the family of final models.
 KNOBS = {
-    "blstm": ("models={blstm: {hidden: 64}}", ["train_blstm"], [], "blstm"),
+    # the BLSTM's block also trains its context ablation (blstm_vf_noctx, configured for valence)
+    "blstm": ("models={blstm: {hidden: 64}}", ["train_blstm", "train_blstm_noctx"], [], "blstm"),
     "lstm": ("models={lstm: {hidden: 64}}", ["train_lstm"], [], "lstm"),
     "svm": ("models={svm: {C: 0.5}}", ["train_svm"], [], "svm"),
     "hmm": (
@@ -256,7 +257,9 @@ def test_blstm_knob_reruns_only_blstm_and_what_follows(
 
     jobs = dry_run(tiny_run, *extra, "--config", "models={blstm: {noise_sigma: 0.5}}")
 
-    assert model_classifiers(jobs) == {"blstm_vf": n_cv_jobs(config, n_folds, "blstm_vf")}
+    assert model_classifiers(jobs) == {
+        clf: n_cv_jobs(config, n_folds, clf) for clf in ("blstm_vf", "blstm_vf_noctx")
+    }
     assert not {stage(j) for j in jobs} & {"corpus", "lld", "folds"}
     rules = {j.rule for j in jobs}
     assert {"train_blstm", "aggregate_metrics", "make_tables"} <= rules
@@ -287,7 +290,7 @@ def test_cfs_knob_reruns_selection_and_functional_models(
 
     by_rule = Counter(j.rule for j in jobs)
     assert by_rule["select_features"] == n_folds  # one job per fold for all tasks
-    functional_models = ("svm_vf", "lstm_vf", "blstm_vf")
+    functional_models = ("svm_vf", "lstm_vf", "blstm_vf", "blstm_vf_noctx")
     assert model_classifiers(jobs) == {
         clf: n_cv_jobs(config, n_folds, clf) for clf in functional_models
     }

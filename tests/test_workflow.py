@@ -177,7 +177,7 @@ def test_test_speaker_labels_do_not_leak_into_training_artifacts(
     cfg = run_config(run)
     fold_stages.make_labels(
         tmp_path / "index.parquet", base / "split.json", excluded, cfg["corpus"]["utterances"],
-        tmp_path / "labels.parquet", tmp_path / "clusters.json", cfg["folds"]["seed"], print,
+        tmp_path / "labels.parquet", tmp_path / "clusters.json", cfg["folds"]["seed"],
     )
     assert io.read_json(tmp_path / "clusters.json") == io.read_json(base / "clusters.json")
     new = pd.read_parquet(tmp_path / "labels.parquet")
@@ -187,7 +187,7 @@ def test_test_speaker_labels_do_not_leak_into_training_artifacts(
     assert new[train].reset_index(drop=True).equals(old[train].reset_index(drop=True))
     fold_stages.select_features(
         base / "functionals.parquet", tmp_path / "labels.parquet", ["valence3"],
-        [tmp_path / "cfs.json"], cfg["selection"]["search_termination"], print,
+        [tmp_path / "cfs.json"], cfg["selection"]["search_termination"],
     )
     assert io.read_json(tmp_path / "cfs.json") == io.read_json(base / "cfs/valence3.json")
     for rule_file in ("folds.smk",):

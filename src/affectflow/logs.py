@@ -25,8 +25,10 @@ def job_log(path: str | Path | None, echo: bool = True) -> Iterator[logging.Logg
     """Send the package's INFO lines to ``path`` (truncated; ``None``: no file) and, if ``echo``,
     to stderr, for the duration of the block; yields the package logger.
 
-    An exception escaping the block is logged before it propagates, so a failed job's log says
-    why it failed. The logger's previous handlers and level are restored afterwards.
+    An exception escaping the block is logged to the file before it propagates, so a failed
+    job's log says why it failed (without a file the caller reports it: the CLI prints one
+    ``affectflow: error:`` line). The logger's previous handlers and level are restored
+    afterwards.
     """
     logger = logging.getLogger(PACKAGE)
     handlers: list[logging.Handler] = []
@@ -43,7 +45,8 @@ def job_log(path: str | Path | None, echo: bool = True) -> Iterator[logging.Logg
     try:
         yield logger
     except Exception as err:
-        logger.error(f"ERROR: {type(err).__name__}: {err}")
+        if path:
+            logger.error(f"ERROR: {type(err).__name__}: {err}")
         raise
     finally:
         logger.setLevel(level)
