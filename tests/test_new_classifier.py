@@ -55,6 +55,7 @@ class PriorClassifier(BaseEstimator):
     def fit(self, X: np.ndarray, y: np.ndarray) -> PriorClassifier:
         counts = np.bincount(np.asarray(y, dtype=np.int64)) + self.smoothing
         self.prior_ = counts / counts.sum()
+        self.n_features_in_ = np.asarray(X).shape[1]
         return self
 
     def class_scores(self, X: np.ndarray, n_classes: int) -> np.ndarray:
@@ -64,13 +65,15 @@ class PriorClassifier(BaseEstimator):
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps({"smoothing": self.smoothing,
-                                          "prior": self.prior_.tolist()}))
+                                          "prior": self.prior_.tolist(),
+                                          "n_features_in": self.n_features_in_}))
 
     @classmethod
     def load(cls, path: str | Path, device: str | None = None) -> PriorClassifier:
         state = json.loads(Path(path).read_text())
         model = cls(state["smoothing"])
         model.prior_ = np.asarray(state["prior"])
+        model.n_features_in_ = state["n_features_in"]
         return model
 '''
 

@@ -67,11 +67,12 @@ def parse_classifier(name: str) -> tuple[str, str]:
     return record.family, record.modality
 
 
-def audio_only(classifier: str) -> str:
-    """The audio-only variant of a classifier: ``blstm_vf`` -> ``blstm_v``."""
+def audio_only(classifier: str) -> str | None:
+    """The audio-only variant of a classifier (``blstm_vf`` -> ``blstm_v``), or None when its
+    family has none in the registry."""
     family = parse_classifier(classifier)[0]
     records = (registry.classifier(c) for c in CLASSIFIERS)
-    return next(r.id for r in records if r.family == family and r.modality == "v")
+    return next((r.id for r in records if r.family == family and r.modality == "v"), None)
 
 
 def class_table(task: str, clusters_json: Mapping[str, Any]) -> list[dict[str, Any]]:

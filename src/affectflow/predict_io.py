@@ -169,7 +169,8 @@ def check_face_input(bundle: Bundle, table: pd.DataFrame) -> None:
         return
     alternative = bundles.audio_only(bundle.classifier)
     advice = (f"train the audio-only variant {alternative} (config final.classifiers) "
-              "instead, or pass its bundle")
+              "instead, or pass its bundle" if alternative else
+              "this classifier has no audio-only variant in affectflow.registry")
     lacking = table[table["mocap"].isna()]
     if len(lacking):
         raise PredictError(
