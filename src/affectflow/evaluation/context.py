@@ -17,6 +17,7 @@ import pandas as pd
 
 from affectflow import registry
 from affectflow.evaluation.significance import permutation_p
+from affectflow.evaluation.tables import _mean_std as mean_std
 from affectflow.evaluation.tables import capped_legend, capped_name
 
 #: The context-free reference every context model is compared with.
@@ -36,10 +37,10 @@ CONTEXT_LABELS: dict[str, str] = {
 
 
 def _mean_std(values: np.ndarray) -> str:
+    """``mean ± std`` of per-fold values as Tables 2/3 write it (empty without values)."""
     if len(values) == 0:
         return ""
-    std = values.std(ddof=1) if len(values) > 1 else float("nan")
-    return f"{values.mean():.2f} ± {std:.2f}" if np.isfinite(std) else f"{values.mean():.2f}"
+    return mean_std(values.mean(), values.std(ddof=1) if len(values) > 1 else float("nan"))
 
 
 def table4(per_fold: pd.DataFrame, n_resamples: int = 100_000, seed: int = 0) -> pd.DataFrame:
