@@ -160,9 +160,47 @@ def test_padding_does_not_leak_into_a_bidirectional_batch() -> None:
     # the batch loss: summed cross-entropy over the real utterances per sequence
     loss_fn = torch.nn.CrossEntropyLoss(reduction="sum")
     with torch.no_grad():
-        each = [float(_batch_loss(net, loss_fn, [x], [t])) for x, t in zip(xs, ts, strict=True)]
-        together = float(_batch_loss(net, loss_fn, xs, ts))
+        each = [float(_batch_loss(net, loss_fn, [x], [t], 1))
+                for x, t in zip(xs, ts, strict=True)]
+        together = float(_batch_loss(net, loss_fn, xs, ts, len(xs)))
     assert together == pytest.approx(sum(each) / len(xs), rel=1e-5)
+    # sequences of one length (a conversation cut into utterances) run unpacked, same loss
+    ones = [torch.randn(1, D) for _ in range(4)]
+    one_ts = [torch.randint(0, K, (1,)) for _ in range(4)]
+    with torch.no_grad():
+        each = [float(_batch_loss(net, loss_fn, [x], [t], 1))
+                for x, t in zip(ones, one_ts, strict=True)]
+        together = float(_batch_loss(net, loss_fn, ones, one_ts, 1))
+    assert together == pytest.approx(sum(each), rel=1e-5)
+
+
+def test_no_context_updates_once_per_conversation(monkeypatch: pytest.MonkeyPatch) -> None:
+    """blstm_vf_noctx differs from blstm_vf by context only: the same number of updates per
+    epoch (one per conversation, its utterances together), each on a conversation's summed
+    loss."""
+    from affectflow.models import rnn_net
+
+    calls: list[tuple[int, int]] = []
+    original = rnn_net._batch_loss
+
+    def spy(net, loss_fn, xs, ts, n_groups):  # noqa: ANN001, ANN202
+        if torch.is_grad_enabled():
+            calls.append((len(xs), n_groups))
+        return original(net, loss_fn, xs, ts, n_groups)
+
+    monkeypatch.setattr(rnn_net, "_batch_loss", spy)
+    seqs, labels = TRAIN
+    sizes = sorted(len(x) for x in seqs)
+    for context in ("sequence", "none"):
+        calls.clear()
+        model(context=context, max_epochs=2).fit(seqs, labels)
+        assert len(calls) == 2 * len(seqs)  # one update per conversation and epoch
+        assert all(n == 1 for _, n in calls)
+        pieces = sorted(k for k, _ in calls[: len(seqs)])
+        assert pieces == ([1] * len(seqs) if context == "sequence" else sizes)
+    calls.clear()
+    model(context="none", max_epochs=1, batch_size=3).fit(seqs, labels)
+    assert [n for _, n in calls] == [3, 3, 3, 1]  # 10 conversations, 3 per update
 
 
 def test_batches_train_and_differ_from_online_updates() -> None:

@@ -23,8 +23,11 @@ a vector of functionals (the fold's CFS-selected features) and gets its own soft
   its sequences' lengths (a BLSTM's backward direction starts at each sequence's real end;
   padding enters neither the network nor the loss), and the loss is the cross-entropy summed
   over the group's real utterances divided by its number of sequences (for one sequence, the
-  paper's summed loss). Input noise is still drawn per real utterance. With
-  ``context="none"`` every utterance is a sequence, so there ``batch_size`` counts utterances.
+  paper's summed loss). Input noise is still drawn per real utterance. The unit of an update
+  is the caller's sequence (conversation) whatever the ``context``: with ``context="none"`` a
+  conversation's utterances, each a sequence of length one, form one update (their summed
+  loss), so the context-free network makes as many updates per epoch, of the same loss scale,
+  as the BLSTM.
 - ``context`` decides what of the conversation the network sees, at fit and predict time
   alike (training, validation and test sequences): ``"sequence"`` (default, the paper) each
   sequence in time order; ``"none"`` every utterance as a sequence of its own (length one), so
@@ -288,7 +291,7 @@ class RNNClassifier(BaseEstimator):
             for k, ss in enumerate(seeds):
                 torch_seed, np_seed = (int(v) for v in ss.generate_state(2, dtype=np.uint32))
                 state, history, best_epoch, score = self._fit_one(
-                    d, xs, ts, vxs, valid_ys, dev, torch_seed, np_seed, has_valid
+                    d, xs, ts, vxs, valid_ys, dev, torch_seed, np_seed, has_valid, view.groups
                 )
                 self.init_scores_.append(score)
                 if best is None or sign * score > sign * best[0]:
@@ -305,14 +308,14 @@ class RNNClassifier(BaseEstimator):
 
     def _fit_one(self, d: int, xs: list[torch.Tensor], ts: list[torch.Tensor],
                  vxs: list[torch.Tensor], vys: list[np.ndarray], dev: torch.device,
-                 torch_seed: int, np_seed: int, has_valid: bool
+                 torch_seed: int, np_seed: int, has_valid: bool, groups: list[list[int]]
                  ) -> tuple[dict, list[dict], int, float]:
         """Train one initialisation; returns (best state, history, best epoch, score)."""
         return _train_one(
             functools.partial(self._new_net, d), xs, ts, vxs, vys, dev, torch_seed, np_seed,
             has_valid, optimizer=self.optimizer, lr=self.lr, momentum=self.momentum,
             noise_sigma=self.noise_sigma, max_epochs=self.max_epochs, patience=self.patience,
-            monitor=self.monitor, batch_size=int(self.batch_size),
+            monitor=self.monitor, batch_size=int(self.batch_size), groups=groups,
         )
 
     # ---------------------------------------------------------------------------- predict

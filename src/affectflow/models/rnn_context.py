@@ -54,6 +54,16 @@ class _ContextView:
                 raise ValueError(f"context must be one of {_CONTEXTS}, got {context!r}")
         return cls(tuple(pieces), tuple(len(x) for x in seqs))
 
+    @property
+    def groups(self) -> list[list[int]]:
+        """The network's sequences (indices into :meth:`take`'s list) that came from each
+        caller's sequence, in order: the unit of one training update (``batch_size`` counts
+        these), so every context updates as often as ``"sequence"`` does."""
+        out: list[list[int]] = [[] for _ in self.lengths]
+        for i, (k, _) in enumerate(self.pieces):
+            out[k].append(i)
+        return [g for g in out if g]
+
     def take(self, arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
         """The sequences the network sees, cut from ``arrays`` (one per caller's sequence)."""
         return [np.asarray(arrays[k])[idx] for k, idx in self.pieces]

@@ -102,21 +102,27 @@ def _evaluate(net: _Net, xs: list[torch.Tensor], ys: list[np.ndarray]) -> dict:
 
 
 def _batch_loss(net: _Net, loss_fn: nn.CrossEntropyLoss, xs: list[torch.Tensor],
-                ts: list[torch.Tensor]) -> torch.Tensor:
+                ts: list[torch.Tensor], n_groups: int) -> torch.Tensor:
     """Cross-entropy (``loss_fn`` sums) over the real utterances of the sequences ``xs``,
-    divided by the number of sequences: for one sequence its summed loss, the paper's.
+    divided by ``n_groups``, the number of caller's sequences (conversations) they come from:
+    for one conversation its summed loss, the paper's, whatever the context made of it.
 
-    One sequence runs unpadded (the online schedule's computation, bit for bit); several are
-    zero-padded into one (batch, T_max, d) tensor and run packed with their lengths, so each
-    direction of a BLSTM runs over a sequence's real utterances only (the backward one starts
-    at its real end) and padding enters neither the recurrence nor the loss.
+    One sequence runs unpadded (the online schedule's computation, bit for bit); several of
+    one length (e.g. a conversation's utterances as sequences of length one, ``context="none"``)
+    run as one (batch, T, d) tensor; several of different lengths are zero-padded to T_max and
+    run packed with their lengths, so each direction of a BLSTM runs over a sequence's real
+    utterances only (the backward one starts at its real end) and padding enters neither the
+    recurrence nor the loss.
     """
     if len(xs) == 1:
-        return loss_fn(net(xs[0].unsqueeze(0))[0], ts[0])
+        return loss_fn(net(xs[0].unsqueeze(0))[0], ts[0]) / n_groups
     lengths = torch.tensor([len(x) for x in xs])
+    if bool((lengths == lengths[0]).all()):
+        logits = net(torch.stack(xs))
+        return loss_fn(logits.reshape(-1, logits.shape[-1]), torch.cat(ts)) / n_groups
     logits = net(nn.utils.rnn.pad_sequence(xs, batch_first=True), lengths)
     real = torch.cat([logits[i, : len(x)] for i, x in enumerate(xs)])
-    return loss_fn(real, torch.cat(ts)) / len(xs)
+    return loss_fn(real, torch.cat(ts)) / n_groups
 
 
 def _train_one(
@@ -124,13 +130,18 @@ def _train_one(
     vxs: list[torch.Tensor], vys: list[np.ndarray], dev: torch.device, torch_seed: int,
     np_seed: int, has_valid: bool, *, optimizer: str, lr: float, momentum: float,
     noise_sigma: float, max_epochs: int, patience: int, monitor: str, batch_size: int = 1,
+    groups: list[list[int]] | None = None,
 ) -> tuple[dict, list[dict], int, float]:
     """Train one initialisation; returns (best state, history, best epoch, score).
 
-    Every epoch shuffles the sequences and makes one update per ``batch_size`` consecutive
-    ones of the shuffle (:func:`_batch_loss`; the last group may be smaller); ``train_loss``
-    is the epoch's mean summed-per-sequence loss whatever the batch size.
+    ``groups``: the sequences of ``xs`` that form one conversation (default: each sequence its
+    own). Every epoch shuffles the conversations and makes one update per ``batch_size``
+    consecutive ones of the shuffle (:func:`_batch_loss`; the last update may have fewer), so
+    a context that cuts conversations into pieces still updates once per conversation, like
+    the BLSTM. ``train_loss`` is the epoch's mean summed-per-conversation loss whatever the
+    batch size.
     """
+    groups = [[s] for s in range(len(xs))] if groups is None else groups
     gen = torch.Generator(device="cpu").manual_seed(torch_seed)
     noise_gen = torch.Generator(device=dev).manual_seed(torch_seed + 1)
     rng = np.random.default_rng(np_seed)
@@ -152,22 +163,23 @@ def _train_one(
     for epoch in range(1, max_epochs + 1):
         net.train()
         total = 0.0
-        order = rng.permutation(len(xs))
+        order = rng.permutation(len(groups))
         for start in range(0, len(order), batch_size):
-            group = order[start:start + batch_size]
+            chosen = order[start:start + batch_size]
+            members = [s for g in chosen for s in groups[g]]
             batch = []
-            for s in group:  # noise per real utterance, in the order of the shuffle
+            for s in members:  # noise per real utterance, in the order of the shuffle
                 x = xs[s]
                 if noise_sigma > 0:
                     noise = torch.randn(x.shape, generator=noise_gen, device=dev)
                     x = x + noise_sigma * noise
                 batch.append(x)
-            loss = _batch_loss(net, loss_fn, batch, [ts[s] for s in group])
+            loss = _batch_loss(net, loss_fn, batch, [ts[s] for s in members], len(chosen))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            total += float(loss.detach()) * len(group)  # back to the sum over sequences
-        record: dict[str, float] = {"epoch": epoch, "train_loss": total / len(xs)}
+            total += float(loss.detach()) * len(chosen)  # back to the sum over conversations
+        record: dict[str, float] = {"epoch": epoch, "train_loss": total / len(groups)}
         net.eval()
         history.append(record)
         if not has_valid:
