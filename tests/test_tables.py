@@ -160,3 +160,11 @@ def test_markdown_escapes_pipes() -> None:
     md = to_markdown(pd.DataFrame({"a": ["x|y"], "b": [1.5]}))
     assert "x\\|y" in md
     assert md.splitlines()[1] == "| --- | ---: |"
+
+
+def test_training_legend_names_the_families_that_hold_out_the_validation_speaker() -> None:
+    from affectflow.evaluation.tables import training_legend
+
+    text = training_legend(["svm_vf", "blstm_vf", "lstm_vf", "blstm_vf_noctx"])
+    assert "BLSTM and LSTM train on" in text and "except the validation speaker" in text
+    assert training_legend(["svm_vf", "hmm_vf", "hmm_lm_vf"]) == ""

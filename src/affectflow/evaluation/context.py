@@ -18,7 +18,7 @@ import pandas as pd
 from affectflow import registry
 from affectflow.evaluation.significance import permutation_p
 from affectflow.evaluation.tables import _mean_std as mean_std
-from affectflow.evaluation.tables import capped_legend, capped_name
+from affectflow.evaluation.tables import capped_legend, capped_name, training_legend
 
 #: The context-free reference every context model is compared with.
 NO_CONTEXT = "blstm_vf_noctx"
@@ -87,4 +87,5 @@ def table4(per_fold: pd.DataFrame, n_resamples: int = 100_000, seed: int = 0) ->
     )
     if capped:
         df.attrs["legend"] += " " + capped_legend(capped)
+    df.attrs["legend"] += " " + training_legend(per_fold["classifier"].unique())
     return df

@@ -129,6 +129,26 @@ def capped_legend(capped: list[str]) -> str:
             "rate (config models.lstm / models.blstm).")
 
 
+def training_legend(classifiers: Iterable[str]) -> str:
+    """Which speakers the listed classifiers train on, when it is not the same for all: the
+    families that stop early (registry ``validation``) hold the validation speaker out of
+    their training set (empty when none of ``classifiers`` does)."""
+    families = {registry.classifier(c).family for c in classifiers
+                if c in registry.CLASSIFIER_RECORDS}
+    held_out = sorted(registry.FAMILIES[f].display for f in families
+                      if registry.FAMILIES[f].validation == "early stopping")
+    if not held_out:
+        return ""
+    tuned = sorted(registry.FAMILIES[f].display for f in families
+                   if registry.FAMILIES[f].validation == "tuning")
+    return (f"Training speakers: {' and '.join(held_out)} train on the fold's training speakers "
+            "except the validation speaker (8 of IEMOCAP's 10), which only decides when to stop "
+            "(early stopping, as in the paper); the other classifiers train on all training "
+            "speakers (9 of 10), the validation speaker included"
+            + (f" ({' and '.join(tuned)} also tunes a decoding parameter on it)." if tuned
+               else "."))
+
+
 def capped_name(name: str, n_capped: int, n_folds: int, task_label: str,
                 capped: list[str]) -> str:
     """``name`` with :data:`CAPPED_MARK` when ``n_capped`` folds were capped (and the row
@@ -190,7 +210,8 @@ def results_table(
         columns += [col, f"{col} (paper)"] if ref is not None else [col]
     df = pd.DataFrame(rows, columns=[*columns, "sig.", "p"])
     df.attrs["legend"] = " ".join(
-        part for part in (significance_legend(alpha, test), capped_legend(capped)) if part
+        part for part in (significance_legend(alpha, test), capped_legend(capped),
+                          training_legend(sub["classifier"])) if part
     )
     return df
 
