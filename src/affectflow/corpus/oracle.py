@@ -238,6 +238,35 @@ def oracle_context_gain(
     return results
 
 
+@dataclass(frozen=True)
+class EvidenceSequence:
+    """One dialog's evaluated utterances as the oracle sees them: ``evidence`` (m, 2) of valence
+    and activation drawn with the generator's noise, ``level`` (m, 2) the levels (0..2) of the
+    rater-mean labels, ``session`` the dialog's session (for speaker-independent folds)."""
+
+    session: int
+    evidence: np.ndarray
+    level: np.ndarray
+
+
+def evidence_sequences(
+    preset: str | Preset = "demo", seed: int = 0, noise_scale: float = 1.0,
+) -> list[EvidenceSequence]:
+    """Per dialog, the evidence :func:`oracle_context_gain` with ``n_draws=1`` decides from,
+    and the labels: data on which a learner can find the context gain the oracle measures
+    (``tests/test_context_gain.py``)."""
+    cfg = PRESETS[preset] if isinstance(preset, str) else preset
+    specs, utts = _collect(cfg, seed)
+    noises = (face_valence_noise(noise_scale), voice_activation_noise(noise_scale))
+    out = []
+    for k, spec in enumerate(specs):
+        rng = rng_for(seed, spec.session, _STREAM_DIALOG + spec.index, _STREAM_ORACLE)
+        x = utts.latent[k]
+        per_dim = [_evidence(rng, x[:, d], x[:, 0], utts.frames[k], noises[d]) for d in range(2)]
+        out.append(EvidenceSequence(spec.session, np.column_stack(per_dim), utts.label[k]))
+    return out
+
+
 def _posterior(
     mean_a: np.ndarray, cov_a: np.ndarray, mean_z: np.ndarray, cov_z: np.ndarray,
     e: np.ndarray, frames: np.ndarray, noise: EvidenceNoise,
