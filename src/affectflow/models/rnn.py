@@ -11,10 +11,11 @@ a vector of functionals (the fold's CFS-selected features) and gets its own soft
 - Inputs are z-normalised with the training utterances' mean and standard deviation (inside
   the estimator, so test data never leaks in); zero-mean Gaussian noise of ``noise_sigma``
   (paper: 0.6) is added to the normalised inputs during training only, fresh at every pass.
-- Paper's optimiser (RNNLIB-style, the default): online gradient descent with one update per
-  sequence, learning rate 1e-5, momentum 0.9, on the cross-entropy *summed* over the outputs
-  of the sequence (not averaged), sequences shuffled every epoch. (PyTorch's momentum,
-  ``v = 0.9 v + g; w -= lr v``, is RNNLIB's ``dw = 0.9 dw - lr g`` at a constant rate.)
+- Paper's optimiser (RNNLIB-style, the constructor's default): online gradient descent with
+  one update per sequence, learning rate 1e-5, momentum 0.9, on the cross-entropy *summed*
+  over the outputs of the sequence (not averaged), sequences shuffled every epoch.
+  (PyTorch's momentum, ``v = 0.9 v + g; w -= lr v``, is RNNLIB's ``dw = 0.9 dw - lr g`` at a
+  constant rate.)
   ``optimizer="adam"`` uses Adam (with ``lr`` as given) on the same summed loss and the same
   one-update-per-sequence schedule. ``batch_size`` (default 1: the paper's online schedule,
   computed exactly as before the parameter existed) sets how many sequences one update uses:
@@ -65,11 +66,17 @@ a vector of functionals (the fold's CFS-selected features) and gets its own soft
   to flip (a value near a grid boundary flips instead), it would only discard real improvements
   smaller than the grid.
 
-The default epoch budget (``max_epochs=100``, ``patience=20``): with lr 1e-5 and ~15
-utterances per sequence the updates are small (RNNLIB's summed gradients were sized for
-frame-level sequences), so the paper's optimiser is still improving slowly after 100 epochs on
-generated IEMOCAP-scale data; one epoch there costs about 0.6 s of one core, so 100 epochs keep
-a BLSTM fold under a minute (``benchmarks/rnn.md``). Raise ``max_epochs`` to train longer.
+Defaults: the constructor's are the paper's (SGD at 1e-5, online); the workflow's config
+(``models.lstm`` / ``models.blstm``) uses Adam at 1e-3 with one conversation per update, chosen
+by a study on the validation speakers only (``benchmarks/bench_rnn_schedule.py``,
+``benchmarks/rnn.md``): it stops early in every fold, at a median best epoch below 15, with a
+validation loss as low as any candidate's. The paper's schedule stays selectable
+(``optimizer: sgd, lr: 1.0e-5``) but costs far more: RNNLIB's summed gradients were sized for
+frame-level sequences, and with ~15 utterances per sequence its updates are so small that the
+validation loss still falls after 300 epochs (raise ``max_epochs`` to let it converge; one
+epoch costs ~0.1 s of one core at demo scale, ~0.6 s at IEMOCAP scale). ``max_epochs=100`` and
+``patience=20`` bound every fit; a fit that reaches ``max_epochs`` is flagged (the job log and
+the result tables, :mod:`affectflow.models.fitting`).
 
 :class:`RNNClassifier` is a scikit-learn estimator (``get_params``/``set_params``,
 ``sklearn.base.clone``); like every model of the workflow it scores with
