@@ -42,7 +42,12 @@ CANDIDATES: dict[str, dict[str, object]] = {
     "online SGD, lr 1e-4": {"optimizer": "sgd", "lr": 1e-4, "batch_size": 1},
     "online Adam, lr 1e-4": {"optimizer": "adam", "lr": 1e-4, "batch_size": 1},
     "online Adam, lr 1e-3": {"optimizer": "adam", "lr": 1e-3, "batch_size": 1},
-    "Adam, lr 1e-3, 8 sequences per update": {"optimizer": "adam", "lr": 1e-3, "batch_size": 8},
+    "Adam, lr 1e-3, 4 conversations per update": {"optimizer": "adam", "lr": 1e-3,
+                                                   "batch_size": 4},
+    "Adam, lr 1e-3, 8 conversations per update": {"optimizer": "adam", "lr": 1e-3,
+                                                   "batch_size": 8},
+    "Adam, lr 3e-3, 8 conversations per update": {"optimizer": "adam", "lr": 3e-3,
+                                                   "batch_size": 8},
 }
 CLASSIFIERS = ("blstm_vf", "blstm_vf_noctx")
 TASKS = ("valence3", "activation3")
