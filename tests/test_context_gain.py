@@ -36,10 +36,10 @@ def _pooled_f1(context: str, data: list) -> float:
     truth, pred = [], []
     for test in TEST_SESSIONS:
         valid = test % len(SESSIONS) + 1
-        part = {name: [d for d in data if pick(d.session)] for name, pick in (
-            ("train", lambda s, t=test, v=valid: s not in (t, v)),
-            ("valid", lambda s, v=valid: s == v),
-            ("test", lambda s, t=test: s == t))}
+        roles = {test: "test", valid: "valid"}
+        part: dict[str, list] = {"train": [], "valid": [], "test": []}
+        for d in data:
+            part[roles.get(d.session, "train")].append(d)
         model = RNNClassifier.from_config({**config["blstm"], "hidden": HIDDEN}, config["seed"],
                                           bidirectional=True, context=context)
         model.fit([d.evidence for d in part["train"]],

@@ -85,7 +85,6 @@ def table4(per_fold: pd.DataFrame, n_resamples: int = 100_000, seed: int = 0) ->
         "over folds; p: two-sided paired sign-flip test of that difference (exact over all "
         "sign patterns up to 16 folds)."
     )
-    if capped:
-        df.attrs["legend"] += " " + capped_legend(capped)
-    df.attrs["legend"] += " " + training_legend(per_fold["classifier"].unique())
+    extra = (capped_legend(capped), training_legend(per_fold["classifier"].unique()))
+    df.attrs["legend"] = " ".join([df.attrs["legend"], *(part for part in extra if part)])
     return df

@@ -62,7 +62,7 @@ class _ContextView:
         out: list[list[int]] = [[] for _ in self.lengths]
         for i, (k, _) in enumerate(self.pieces):
             out[k].append(i)
-        return [g for g in out if g]
+        return out  # no caller's sequence is empty (RNNClassifier checks), so none is empty
 
     def take(self, arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
         """The sequences the network sees, cut from ``arrays`` (one per caller's sequence)."""
