@@ -244,3 +244,26 @@ def test_save_load_and_clone_keep_context_and_batch_size(tmp_path: Path) -> None
 def test_bad_context_or_batch_size_is_rejected(kw: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         model(**kw).fit(*TRAIN)
+
+
+@pytest.mark.parametrize("bidirectional", [True, False])
+def test_unpacked_padded_batches_compute_what_packing_does(bidirectional: bool) -> None:
+    """Training's padded batches run without packing (faster on CPU): outputs and gradients
+    at every real step equal the packed computation's."""
+    net = _Net(D, 5, K, bidirectional=bidirectional)
+    net.init_weights(torch.Generator().manual_seed(2))
+    xs = [torch.randn(n, D, generator=torch.Generator().manual_seed(n)) for n in (3, 7, 1, 5)]
+    lengths = torch.tensor([len(x) for x in xs])
+    padded = torch.nn.utils.rnn.pad_sequence(xs, batch_first=True)
+    grads = []
+    outs = []
+    for packed in (True, False):
+        net.zero_grad()
+        out = net(padded, lengths, packed=packed)
+        real = torch.cat([out[i, : len(x)] for i, x in enumerate(xs)])
+        real.pow(2).sum().backward()
+        outs.append(real.detach())
+        grads.append([p.grad.clone() for p in net.parameters()])
+    torch.testing.assert_close(outs[0], outs[1], rtol=1e-5, atol=1e-6)
+    for a, b in zip(*grads, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
