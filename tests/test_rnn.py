@@ -245,3 +245,33 @@ def test_num_threads_pins_the_result_whatever_torch_was_set_to() -> None:
     finally:
         torch.set_num_threads(before)
     assert np.array_equal(probas[0], probas[1])
+
+
+@pytest.mark.parametrize("rule", ["sgd", "adam"])
+def test_written_out_update_rules_match_torch_optim(rule: str) -> None:
+    """The training loop's SGD (with momentum) and Adam take the steps torch.optim's take."""
+    from affectflow.models import rnn_optim
+
+    def trained(make_opt) -> list[torch.Tensor]:
+        torch.manual_seed(0)
+        net = torch.nn.LSTM(5, 4, batch_first=True, bidirectional=True)
+        opt = make_opt(net.parameters())
+        data = torch.Generator().manual_seed(1)
+        for _ in range(7):
+            out, _ = net(torch.randn(2, 6, 5, generator=data))
+            loss = (out ** 2).sum()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        return [p.detach().clone() for p in net.parameters()]
+
+    if rule == "sgd":
+        ours = trained(lambda ps: rnn_optim.SGD(ps, lr=0.05, momentum=0.9))
+        theirs = trained(lambda ps: torch.optim.SGD(ps, lr=0.05, momentum=0.9, foreach=False))
+    else:
+        ours = trained(lambda ps: rnn_optim.Adam(ps, lr=0.05))
+        theirs = trained(lambda ps: torch.optim.Adam(ps, lr=0.05, foreach=False))
+    start = trained(lambda ps: rnn_optim.SGD(ps, lr=0.0))
+    assert not all(torch.equal(a, b) for a, b in zip(ours, start, strict=True))  # the steps moved
+    for a, b in zip(ours, theirs, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)

@@ -19,6 +19,8 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from affectflow.models import rnn_optim
+
 _MONITORS = {"loss": -1.0, "uar": 1.0, "accuracy": 1.0}  # sign: +1 = higher is better
 
 
@@ -87,6 +89,17 @@ def _reverse_within(lengths: torch.Tensor, total: int) -> torch.Tensor:
     return torch.where(t < n, n - 1 - t, t)
 
 
+def _set_deterministic(mode: bool, warn_only: bool = False) -> None:
+    """``torch.use_deterministic_algorithms`` without its import of the TorchInductor compiler's
+    config (which pulls in TorchDynamo and sympy: ~1.4 s per training job, for a compiler
+    this project never runs); the public call where torch lacks the private setter."""
+    setter = getattr(torch._C, "_set_deterministic_algorithms", None)
+    if setter is None:
+        torch.use_deterministic_algorithms(mode, warn_only=warn_only)
+    else:
+        setter(mode, warn_only=warn_only)
+
+
 @contextlib.contextmanager
 def _torch_settings(deterministic: bool, num_threads: int | None) -> Iterator[None]:
     """Deterministic algorithms and the intra-op thread count for the block, then restore."""
@@ -94,14 +107,14 @@ def _torch_settings(deterministic: bool, num_threads: int | None) -> Iterator[No
     previous_warn = torch.is_deterministic_algorithms_warn_only_enabled()
     previous_threads = torch.get_num_threads()
     if deterministic:
-        torch.use_deterministic_algorithms(True)
+        _set_deterministic(True)
     if num_threads is not None:
         torch.set_num_threads(num_threads)
     try:
         yield
     finally:
         if deterministic:
-            torch.use_deterministic_algorithms(previous, warn_only=previous_warn)
+            _set_deterministic(previous, warn_only=previous_warn)
         if num_threads is not None:
             torch.set_num_threads(previous_threads)
 
@@ -185,12 +198,11 @@ def _train_one(
     net = new_net(torch.device("cpu"))
     net.init_weights(gen)
     net.to(dev)
+    opt: rnn_optim.SGD | rnn_optim.Adam
     if optimizer == "sgd":
-        opt: torch.optim.Optimizer = torch.optim.SGD(
-            net.parameters(), lr=lr, momentum=momentum, fused=True
-        )
+        opt = rnn_optim.SGD(net.parameters(), lr=lr, momentum=momentum)
     else:
-        opt = torch.optim.Adam(net.parameters(), lr=lr, fused=True)
+        opt = rnn_optim.Adam(net.parameters(), lr=lr)
     loss_fn = nn.CrossEntropyLoss(reduction="sum")
     sign = _MONITORS[monitor]
     key = f"valid_{monitor}"
@@ -212,7 +224,7 @@ def _train_one(
                     x = x + noise_sigma * noise
                 batch.append(x)
             loss = _batch_loss(net, loss_fn, batch, [ts[s] for s in members], len(chosen))
-            opt.zero_grad(set_to_none=True)
+            opt.zero_grad()
             loss.backward()
             opt.step()
             total += float(loss.detach()) * len(chosen)  # back to the sum over conversations
