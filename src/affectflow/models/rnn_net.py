@@ -17,7 +17,6 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from affectflow.models import rnn_optim
 
@@ -41,25 +40,17 @@ class _Net(nn.Module):
             self.out.weight.uniform_(-bound, bound, generator=gen)
             self.out.bias.uniform_(-bound, bound, generator=gen)
 
-    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None,
-                packed: bool = True) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """``x``: (batch, T, d) -> logits (batch, T, C); ``lengths`` for zero-padded batches.
 
-        A padded batch runs packed (``packed=True``) or as plain padded tensors: the forward
-        direction over ``x`` as it is (padding comes after every real step, so it reaches no
-        real output), the backward direction over each sequence reversed within its own length
-        and the outputs reversed back (:func:`_reverse_within`), so that it too starts at each
-        sequence's real end. The same computation as packing, and on CPU several times faster
-        to differentiate than torch's packed LSTM (``benchmarks/rnn.md``).
+        A padded batch runs as plain padded tensors, not packed: the forward direction over
+        ``x`` as it is (padding comes after every real step, so it reaches no real output), the
+        backward direction over each sequence reversed within its own length and the outputs
+        reversed back (:func:`_reverse_within`), so that it too starts at each sequence's real
+        end. The same computation as packing (tested), and on CPU several times faster to
+        differentiate than torch's packed LSTM (``benchmarks/rnn.md``).
         """
-        if lengths is None:
-            h, _ = self.lstm(x)
-        elif packed:
-            pack = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
-            h, _ = self.lstm(pack)
-            h, _ = pad_packed_sequence(h, batch_first=True, total_length=x.shape[1])
-        else:
-            h = self._padded(x, lengths)
+        h = self.lstm(x)[0] if lengths is None else self._padded(x, lengths)
         return self.out(h)
 
     def _padded(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -170,7 +161,7 @@ def _batch_loss(net: _Net, loss_fn: nn.CrossEntropyLoss, xs: list[torch.Tensor],
     if bool((lengths == lengths[0]).all()):
         logits = net(torch.stack(xs))
         return loss_fn(logits.reshape(-1, logits.shape[-1]), torch.cat(ts)) / n_groups
-    logits = net(nn.utils.rnn.pad_sequence(xs, batch_first=True), lengths, packed=False)
+    logits = net(nn.utils.rnn.pad_sequence(xs, batch_first=True), lengths)
     real = torch.cat([logits[i, : len(x)] for i, x in enumerate(xs)])
     return loss_fn(real, torch.cat(ts)) / n_groups
 
