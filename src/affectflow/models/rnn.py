@@ -18,17 +18,16 @@ a vector of functionals (the fold's CFS-selected features) and gets its own soft
   constant rate.)
   ``optimizer="adam"`` uses Adam (with ``lr`` as given) on the same summed loss and the same
   one-update-per-sequence schedule. ``batch_size`` (default 1: the paper's online schedule,
-  computed exactly as before the parameter existed) sets how many sequences one update uses:
-  each epoch's shuffle is cut into consecutive groups of ``batch_size`` (the last may be
-  smaller), each group is zero-padded into one (batch, T_max, d) tensor and run packed with
-  its sequences' lengths (a BLSTM's backward direction starts at each sequence's real end;
-  padding enters neither the network nor the loss), and the loss is the cross-entropy summed
-  over the group's real utterances divided by its number of sequences (for one sequence, the
-  paper's summed loss). Input noise is still drawn per real utterance. The unit of an update
-  is the caller's sequence (conversation) whatever the ``context``: with ``context="none"`` a
-  conversation's utterances, each a sequence of length one, form one update (their summed
-  loss), so the context-free network makes as many updates per epoch, of the same loss scale,
-  as the BLSTM.
+  computed exactly as before the parameter existed) sets how many sequences one update uses: each
+  epoch's shuffle is cut into consecutive groups of ``batch_size`` (the last may be smaller), each
+  group is zero-padded into one (batch, T_max, d) tensor and run with its sequences' lengths
+  (unpacked, but a BLSTM's backward direction starts at each sequence's real end; padding enters
+  neither the network nor the loss), and the loss is the cross-entropy summed over the group's real
+  utterances divided by its number of sequences (for one sequence, the paper's summed loss). Input
+  noise is still drawn per real utterance. The unit of an update is the caller's sequence
+  (conversation) whatever the ``context``: with ``context="none"`` a conversation's utterances,
+  each a sequence of length one, form one update (their summed loss), so the context-free network
+  makes as many updates per epoch, of the same loss scale, as the BLSTM.
 - ``context`` decides what of the conversation the network sees, at fit and predict time
   alike (training, validation and test sequences): ``"sequence"`` (default, the paper) each
   sequence in time order; ``"none"`` every utterance as a sequence of its own (length one), so
@@ -67,16 +66,16 @@ a vector of functionals (the fold's CFS-selected features) and gets its own soft
   smaller than the grid.
 
 Defaults: the constructor's are the paper's (SGD at 1e-5, online); the workflow's config
-(``models.lstm`` / ``models.blstm``) uses Adam at 1e-3 with one conversation per update, chosen
-by a study on the validation speakers only (``benchmarks/bench_rnn_schedule.py``,
-``benchmarks/rnn.md``): it stops early in every fold, at a median best epoch below 15, with a
-validation loss as low as any candidate's. The paper's schedule stays selectable
-(``optimizer: sgd, lr: 1.0e-5``) but costs far more: RNNLIB's summed gradients were sized for
-frame-level sequences, and with ~15 utterances per sequence its updates are so small that the
-validation loss still falls after 300 epochs (raise ``max_epochs`` to let it converge; one
-epoch costs ~0.1 s of one core at demo scale, ~0.6 s at IEMOCAP scale). ``max_epochs=100`` and
-``patience=20`` bound every fit; a fit that reaches ``max_epochs`` is flagged (the job log and
-the result tables, :mod:`affectflow.models.fitting`).
+(``models.lstm`` / ``models.blstm``) uses Adam at 3e-3 with 8 conversations per update, chosen by a
+study on the validation speakers only (``benchmarks/bench_rnn_schedule.py``,
+``benchmarks/rnn.md``): it stops early in every fold, at a median best epoch of at most 12, with a
+validation loss as low as online Adam's at 1e-3 (within 0.013) at 2-3x less CPU time. The paper's
+schedule stays selectable (``optimizer: sgd, lr: 1.0e-5, batch_size: 1``) but costs far more:
+RNNLIB's summed gradients were sized for frame-level sequences, and with ~15 utterances per
+sequence its updates are so small that the validation loss still falls after 300 epochs (raise
+``max_epochs`` to let it converge; one epoch costs ~0.1 s of one core at demo scale, ~0.6 s at
+IEMOCAP scale). ``max_epochs=100`` and ``patience=20`` bound every fit; a fit that reaches
+``max_epochs`` is flagged (the job log and the result tables, :mod:`affectflow.models.fitting`).
 
 :class:`RNNClassifier` is a scikit-learn estimator (``get_params``/``set_params``,
 ``sklearn.base.clone``); like every model of the workflow it scores with
