@@ -10,7 +10,7 @@ The BLSTM runs side by side with ``RNNClassifier``'s defaults (the paper's: 128 
 per direction, input noise 0.6, online SGD with lr 1e-5 and momentum 0.9 on the summed
 cross-entropy, at most 100 epochs, early stopping with patience 20 on the validation speaker,
 one initialisation) and with the workflow's ``models.blstm`` block of ``config.yaml`` (Adam at
-1e-3, one conversation per update; chosen by ``bench_rnn_schedule.py``). For scale, the SVM
+3e-3, 8 conversations per update; chosen by ``bench_rnn_schedule.py``). For scale, the SVM
 baseline (``SMOClassifier``, Weka defaults) is timed on the same utterances with 3 and 5
 classes. Writes the block ``rnn-fold`` of ``benchmarks/rnn.md`` (the schedule study's blocks
 stay). Goal: one BLSTM fold under 60 s on one core.

@@ -115,7 +115,9 @@ def test_score_utterances_reads_conversations_as_sequences() -> None:
 def test_models_saved_before_the_convention_load_and_predict_the_same(tmp_path: Path) -> None:
     """tests/data/models: an SVM and a BLSTM saved by the code before the estimators became
     scikit-learn estimators, with their probabilities then. They load through the registry,
-    predict exactly the same, and save to the same content."""
+    predict the same (the SVM bit for bit; the BLSTM to float32 rounding, since its padded
+    batches now run unpacked, the packed computation's sums in another order:
+    tests/test_rnn_context.py), and save to the same content."""
     expected = json.loads((DATA / "expected_v1.json").read_text())
     svm = scoring.load_model("svm", DATA / "svm_v1.json")
     np.testing.assert_array_equal(svm.predict_proba(np.asarray(expected["svm_X"])),
@@ -125,8 +127,10 @@ def test_models_saved_before_the_convention_load_and_predict_the_same(tmp_path: 
 
     rnn = scoring.load_model("blstm", DATA / "blstm_v1.pt", device="cpu")
     seqs = [np.asarray(s) for s in expected["rnn_seqs"]]
-    np.testing.assert_array_equal(scoring.class_scores(rnn, seqs, 3),
-                                  np.asarray(expected["rnn_proba"]))
+    proba = scoring.class_scores(rnn, seqs, 3)
+    np.testing.assert_allclose(proba, np.asarray(expected["rnn_proba"]), rtol=1e-6, atol=0)
+    np.testing.assert_array_equal(proba.argmax(axis=1),
+                                  np.asarray(expected["rnn_proba"]).argmax(axis=1))
     rnn.save(tmp_path / "blstm.pt")
     import torch
 
