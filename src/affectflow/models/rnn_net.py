@@ -54,22 +54,25 @@ class _Net(nn.Module):
         return self.out(h)
 
     def _padded(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        lstm = self.lstm
-        weights = [getattr(lstm, f"{name}_l0") for name in
-                   ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
-        zeros = x.new_zeros(1, x.shape[0], lstm.hidden_size)
-        h, _, _ = torch.lstm(x, (zeros, zeros), weights, True, 1, 0.0, self.training, False,
-                             True)
-        if not lstm.bidirectional:
+        """The LSTM layer over a zero-padded batch, unpacked (see :meth:`forward`)."""
+        zeros = x.new_zeros(1, x.shape[0], self.lstm.hidden_size)
+
+        def direction(inputs: torch.Tensor, suffix: str) -> torch.Tensor:
+            weights = [getattr(self.lstm, f"{name}_l0{suffix}") for name in
+                       ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+            # has_biases, num_layers, dropout, train, bidirectional, batch_first
+            return torch.lstm(inputs, (zeros, zeros), weights, True, 1, 0.0, self.training,
+                              False, True)[0]
+
+        h = direction(x, "")
+        if not self.lstm.bidirectional:
             return h
-        backward = [getattr(lstm, f"{name}_l0_reverse") for name in
-                    ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
-        index = _reverse_within(lengths, x.shape[1]).to(x.device)
-        flip = torch.gather(x, 1, index.unsqueeze(-1).expand_as(x))
-        hb, _, _ = torch.lstm(flip, (zeros, zeros), backward, True, 1, 0.0, self.training,
-                              False, True)
-        hb = torch.gather(hb, 1, index.unsqueeze(-1).expand_as(hb))
-        return torch.cat([h, hb], dim=-1)
+        index = _reverse_within(lengths, x.shape[1]).to(x.device).unsqueeze(-1)
+
+        def flip(a: torch.Tensor) -> torch.Tensor:
+            return torch.gather(a, 1, index.expand_as(a))
+
+        return torch.cat([h, flip(direction(flip(x), "_reverse"))], dim=-1)
 
 
 def _reverse_within(lengths: torch.Tensor, total: int) -> torch.Tensor:
