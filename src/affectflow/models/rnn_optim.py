@@ -16,18 +16,26 @@ from collections.abc import Iterable
 import torch
 
 
-class SGD:
-    """``p -= lr * v`` with ``v = momentum * v + grad`` (``v = grad`` at the first step)."""
+class _UpdateRule:
+    """The trainable parameters a rule updates, and the reset of their gradients."""
 
-    def __init__(self, params: Iterable[torch.nn.Parameter], lr: float,
-                 momentum: float = 0.0) -> None:
+    def __init__(self, params: Iterable[torch.nn.Parameter], lr: float) -> None:
         self.params = [p for p in params if p.requires_grad]
-        self.lr, self.momentum = lr, momentum
-        self._velocity: list[torch.Tensor | None] = [None] * len(self.params)
+        self.lr = lr
 
     def zero_grad(self) -> None:
         for p in self.params:
             p.grad = None
+
+
+class SGD(_UpdateRule):
+    """``p -= lr * v`` with ``v = momentum * v + grad`` (``v = grad`` at the first step)."""
+
+    def __init__(self, params: Iterable[torch.nn.Parameter], lr: float,
+                 momentum: float = 0.0) -> None:
+        super().__init__(params, lr)
+        self.momentum = momentum
+        self._velocity: list[torch.Tensor | None] = [None] * len(self.params)
 
     @torch.no_grad()
     def step(self) -> None:
@@ -45,20 +53,16 @@ class SGD:
             p.add_(grad, alpha=-self.lr)
 
 
-class Adam:
+class Adam(_UpdateRule):
     """Adam (Kingma & Ba 2015) with bias correction, betas (0.9, 0.999), eps 1e-8."""
 
     def __init__(self, params: Iterable[torch.nn.Parameter], lr: float,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> None:
-        self.params = [p for p in params if p.requires_grad]
-        self.lr, self.betas, self.eps = lr, betas, eps
+        super().__init__(params, lr)
+        self.betas, self.eps = betas, eps
         self._steps = [0] * len(self.params)
         self._mean = [torch.zeros_like(p) for p in self.params]
         self._square = [torch.zeros_like(p) for p in self.params]
-
-    def zero_grad(self) -> None:
-        for p in self.params:
-            p.grad = None
 
     @torch.no_grad()
     def step(self) -> None:
